@@ -1,0 +1,45 @@
+# Transfer learning & fine-tuning with Keras: the course's commands.
+#   make lab       set up .venv if needed, then open JupyterLab on the course
+#   make test      set up .venv if needed, then run the whole test suite
+#   make release   regenerate notebooks/ (student versions) from solutions/ with nbgrader
+#   make outputs   re-execute solutions/ in place (quick profile) to refresh stored outputs
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
+
+# The venv's tools first on PATH: nbgrader runs `alembic` from there to create its gradebook.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: install lab test release outputs clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed: make PYTHON=python3.11 ..."'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(STAMP)
+
+lab: $(STAMP)
+	mkdir -p .nbgrader/exchange
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks
+
+test: $(STAMP)
+	COURSE_PROFILE=quick $(BIN)/python -m pytest
+
+release: $(STAMP)
+	mkdir -p .nbgrader
+	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment "$$a" --force || exit 1; done
+
+outputs: $(STAMP)
+	for nb in solutions/*/*.ipynb; do \
+	  COURSE_PROFILE=quick $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; \
+	done
+
+clean:
+	rm -rf .nbgrader .pytest_cache

@@ -1,0 +1,141 @@
+"""Where weights and datasets come from: the official downloads, or an offline mirror.
+
+With internet nothing needs setting: Keras downloads ImageNet weights into its cache
+(``~/.keras``) and datasets come from their official URLs.
+
+Without internet, set ``COURSE_ASSETS`` to a folder laid out like the course mirror::
+
+    keras/models/<weights file>.h5        same layout as KERAS_HOME
+    datasets/<dataset name>/...           extracted datasets
+
+Then :func:`use_offline_assets` points Keras at a cache folder of symbolic links to the
+mirror (the mirror itself is never written to), so ``weights="imagenet"`` loads from it,
+and :func:`dataset_dir` returns the mirror's copy of a dataset instead of downloading it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ASSETS_ENV = "COURSE_ASSETS"
+CACHE_ENV = "COURSE_CACHE"
+
+#: Official download of each dataset the course uses, and the folder inside the archive.
+DATASET_URLS = {
+    "cats_and_dogs_filtered": "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip",
+    "flickr_logos_27_dataset": "http://image.ntua.gr/iva/datasets/flickr_logos/flickr_logos_27_dataset.tar.gz",
+}
+
+
+class MissingAssetError(FileNotFoundError):
+    """An offline asset is not in the mirror. The message says what, where, and how to get it."""
+
+    def __init__(self, name: str, looked_in: Path, how_to_get: str):
+        self.name = name
+        self.looked_in = looked_in
+        super().__init__(
+            f"{name} is not in the offline mirror.\n"
+            f"  looked for: {looked_in / name}\n"
+            f"  ({ASSETS_ENV}={os.environ.get(ASSETS_ENV, '')})\n"
+            f"  how to get it: {how_to_get}"
+        )
+
+
+def mirror_root() -> Path | None:
+    """The offline mirror named by ``COURSE_ASSETS``, or None when downloads are used.
+
+    Raises:
+        NotADirectoryError: ``COURSE_ASSETS`` is set but is not a folder.
+    """
+    value = os.environ.get(ASSETS_ENV)
+    if not value:
+        return None
+    root = Path(value).expanduser().resolve()
+    if not root.is_dir():
+        raise NotADirectoryError(
+            f"{ASSETS_ENV}={value} is not a folder. Point it at the offline mirror "
+            f"(a folder with keras/ and datasets/), or unset it to download instead."
+        )
+    return root
+
+
+def cache_root() -> Path:
+    """Folder for run-time caches: ``COURSE_CACHE``, else ``~/.cache/keras-transfer-course``."""
+    value = os.environ.get(CACHE_ENV)
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "keras-transfer-course"
+
+
+def use_offline_assets() -> Path | None:
+    """Make ``keras.applications`` load ImageNet weights from the mirror, if one is set.
+
+    Links every file of ``<mirror>/keras/models`` into ``<cache>/keras/models`` and sets
+    ``KERAS_HOME`` to ``<cache>/keras``. Keras reads ``KERAS_HOME`` once, when it is first
+    imported, so if Keras is already imported its cache folder is updated as well.
+
+    Returns:
+        The Keras cache folder in use, or None when there is no mirror (downloads are used).
+    """
+    mirror = mirror_root()
+    if mirror is None:
+        return None
+    keras_home = cache_root() / "keras"
+    models = keras_home / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    for source in sorted((mirror / "keras" / "models").glob("*")):
+        link = models / source.name
+        if link.is_symlink() and link.resolve() == source.resolve():
+            continue
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(source)
+    os.environ["KERAS_HOME"] = str(keras_home)
+    keras_config = sys.modules.get("keras.src.backend.config")
+    if keras_config is not None:
+        keras_config._KERAS_DIR = str(keras_home)
+    return keras_home
+
+
+def require_keras_weights(filename: str, origin: str) -> None:
+    """Fail early, with a clear message, when offline weights are missing from the mirror.
+
+    Does nothing when downloads are used (no mirror): Keras then fetches ``origin`` itself.
+    """
+    mirror = mirror_root()
+    if mirror is None:
+        return
+    models = mirror / "keras" / "models"
+    if not (models / filename).is_file():
+        raise MissingAssetError(
+            filename,
+            models,
+            f"download {origin} on a machine with internet and put it in {models}, "
+            f"or unset {ASSETS_ENV} so that Keras downloads it.",
+        )
+
+
+def dataset_dir(name: str) -> Path:
+    """The root folder of a dataset: the mirror's copy offline, else the official download.
+
+    Args:
+        name: a key of :data:`DATASET_URLS`, for example ``"cats_and_dogs_filtered"``.
+    """
+    if name not in DATASET_URLS:
+        raise KeyError(f"unknown dataset {name!r}; known: {sorted(DATASET_URLS)}")
+    url = DATASET_URLS[name]
+    mirror = mirror_root()
+    if mirror is not None:
+        folder = mirror / "datasets"
+        if not (folder / name).is_dir():
+            raise MissingAssetError(
+                name,
+                folder,
+                f"download {url} on a machine with internet, extract it and put the "
+                f"{name}/ folder in {folder}, or unset {ASSETS_ENV} to download it.",
+            )
+        return folder / name
+    import keras
+
+    extracted = Path(keras.utils.get_file(origin=url, extract=True))
+    return extracted / name if (extracted / name).is_dir() else extracted

@@ -1,0 +1,103 @@
+"""Course profiles: the settings every notebook reads, so the same code runs everywhere.
+
+* ``full``: the Keras transfer-learning guide's exact setup (Xception on TFDS
+  ``cats_vs_dogs``), for a machine with a GPU and internet.
+* ``quick``: MobileNet v1 (alpha 0.25) on ``cats_and_dogs_filtered``: real images and real
+  ImageNet weights, minutes on a laptop CPU, and it runs offline from the course mirror.
+
+``COURSE_PROFILE=full|quick`` chooses; otherwise ``full`` when TensorFlow sees a GPU, else
+``quick``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from helpers import assets
+
+PROFILE_ENV = "COURSE_PROFILE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Settings of one profile.
+
+    Attributes:
+        name: ``"full"`` or ``"quick"``.
+        base: key of :data:`helpers.models.BASES`, the pretrained base to fine-tune.
+        dataset: ``"tfds:cats_vs_dogs"`` or a key of :data:`helpers.assets.DATASET_URLS`.
+        image_size: images are resized to ``image_size x image_size``.
+        batch_size: batch size for training and evaluation.
+        head_epochs: epochs to train the new head on the frozen base.
+        fine_tune_epochs: epochs to fine-tune after unfreezing.
+        fine_tune_learning_rate: Adam learning rate for fine-tuning.
+        seed: passed to ``keras.utils.set_random_seed``.
+    """
+
+    name: str
+    base: str
+    dataset: str
+    image_size: int
+    batch_size: int
+    head_epochs: int
+    fine_tune_epochs: int
+    fine_tune_learning_rate: float = 1e-5
+    seed: int = 1337
+
+    def describe(self) -> str:
+        """One line for the top of a notebook (no paths, so stored outputs stay portable)."""
+        source = "offline mirror" if assets.mirror_root() else "official downloads"
+        return (
+            f"profile {self.name!r}: base {self.base}, dataset {self.dataset}, "
+            f"{self.image_size}x{self.image_size}, batch {self.batch_size}, "
+            f"epochs {self.head_epochs}+{self.fine_tune_epochs}; weights and data from {source}"
+        )
+
+
+PROFILES: dict[str, Profile] = {
+    "full": Profile(
+        name="full",
+        base="xception",
+        dataset="tfds:cats_vs_dogs",
+        image_size=150,
+        batch_size=64,
+        head_epochs=2,
+        fine_tune_epochs=1,
+    ),
+    "quick": Profile(
+        name="quick",
+        base="mobilenet_v1_025",
+        dataset="cats_and_dogs_filtered",
+        image_size=150,
+        batch_size=32,
+        head_epochs=3,
+        fine_tune_epochs=2,
+    ),
+}
+
+
+def gpu_available() -> bool:
+    """Whether TensorFlow sees a GPU."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def load_profile(name: str | None = None) -> Profile:
+    """The active profile, with offline assets wired up when ``COURSE_ASSETS`` is set.
+
+    Args:
+        name: ``"full"`` or ``"quick"``; default ``COURSE_PROFILE``, else by GPU presence.
+
+    Raises:
+        ValueError: an unknown profile name.
+    """
+    name = name or os.environ.get(PROFILE_ENV) or ("full" if gpu_available() else "quick")
+    if name not in PROFILES:
+        raise ValueError(
+            f"unknown course profile {name!r} (from {PROFILE_ENV} or the argument); "
+            f"choose one of {sorted(PROFILES)}"
+        )
+    assets.use_offline_assets()
+    return PROFILES[name]

@@ -1,0 +1,33 @@
+"""How a failed check shows up in Jupyter: its feedback text, without a traceback.
+
+A failed check (:mod:`helpers.grading`) raises :class:`CheckFailed`. :func:`install` makes
+IPython show that error as its message alone (what was expected, what was found, a hint).
+The cell still ends in an error, so nbgrader still gives it zero points.
+
+This module is never reloaded, so the error class stays the same object even when a hidden
+test reloads :mod:`helpers.grading`.
+"""
+
+from __future__ import annotations
+
+
+class CheckFailed(AssertionError):
+    """A learner's answer did not pass a check. ``str()`` is the full feedback."""
+
+
+def _show_without_traceback(shell, etype, value, tb, tb_offset=None):
+    """IPython custom exception handler: the feedback text, no traceback."""
+    shell._showtraceback(etype, value, [str(value)])
+
+
+def install() -> bool:
+    """Show :class:`CheckFailed` as plain feedback in IPython. Returns False outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    shell.set_custom_exc((CheckFailed,), _show_without_traceback)
+    return True

@@ -1,0 +1,319 @@
+"""The checks behind the notebooks' test cells.
+
+Each ``check_*`` function looks at the learner's objects (models, layers, numbers), prints
+``✓ ...`` when they are right, and otherwise raises :class:`helpers.feedback.CheckFailed`
+whose text says what was checked, what was expected, what was found, and a hint. An
+unexpected error inside a check (a wrong type, say) is turned into the same kind of
+feedback, so a learner never sees a traceback from here.
+
+Hidden tests call the checks through a fresh copy of this module,
+``importlib.reload(helpers.grading)``, so a learner who redefines a check (or patches this
+module) in their own cells changes only what the visible self-check sees.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from helpers import feedback
+from helpers.feedback import CheckFailed
+
+feedback.install()
+
+
+def fail(what: str, expected: Any, found: Any, hint: str) -> None:
+    """Raise :class:`CheckFailed` saying what was checked, expected, found, and a hint."""
+    raise CheckFailed(
+        f"✗ {what}\n  expected: {expected}\n  found:    {found}\n  hint:     {hint}"
+    )
+
+
+def _check(what: str) -> Callable:
+    """Decorate a check: print ✓ on success; report any unexpected error as feedback."""
+
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            try:
+                func(*args, **kwargs)
+            except CheckFailed:
+                raise
+            except Exception as error:  # the learner's objects can be anything
+                fail(
+                    what,
+                    "objects of the kind the exercise asks for",
+                    f"{type(error).__name__}: {error}",
+                    "re-run the exercise cell, then this one; check the names and types "
+                    "the exercise asks for.",
+                )
+            print(f"✓ {what}")
+
+        return wrapper
+
+    return decorate
+
+
+# --- small tools -----------------------------------------------------------------
+
+
+def _expect_layer(obj: Any, name: str) -> None:
+    import keras
+
+    if not isinstance(obj, keras.layers.Layer):
+        fail(
+            f"`{name}` is a Keras layer or model",
+            "a keras.layers.Layer or keras.Model",
+            f"{type(obj).__name__}: {obj!r:.80}",
+            f"run the cells above that create `{name}`, and do not reassign it.",
+        )
+
+
+def _expect_int(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        fail(
+            f"`{name}` is a whole number",
+            "an int, such as len(some_list)",
+            f"{type(value).__name__}: {value!r:.80}",
+            "count the weights with len(...) of the right list.",
+        )
+
+
+def snapshot(layer) -> list[np.ndarray]:
+    """Copies of a layer's weight values, to compare after training."""
+    return [np.array(w.numpy(), copy=True) for w in layer.weights]
+
+
+def changed_count(layer, before: Sequence[np.ndarray]) -> int:
+    """How many of ``layer``'s weights differ from the snapshot ``before``."""
+    return sum(not np.array_equal(b, w.numpy()) for b, w in zip(before, layer.weights))
+
+
+def _trainable_layers(layers) -> list[str]:
+    return [layer.name for layer in layers if layer.trainable]
+
+
+def _frozen_layers(layers) -> list[str]:
+    return [layer.name for layer in layers if not layer.trainable]
+
+
+def _names(names: list[str], limit: int = 4) -> str:
+    if not names:
+        return "none"
+    shown = ", ".join(names[:limit])
+    return f"{len(names)} ({shown}{', ...' if len(names) > limit else ''})"
+
+
+def _fit_changes(model, layer_name: str, x, y) -> int:
+    """Train ``model`` one epoch on (x, y) and return how many of the layer's weights moved.
+
+    Uses fit's default batch size, as the exercises do, so Keras reuses the training step it
+    already built rather than tracing a new one. The model's weights are restored afterwards,
+    so checking does not change the notebook.
+    """
+    layer = model.get_layer(layer_name)
+    before_all = model.get_weights()
+    before = snapshot(layer)
+    model.fit(x, y, epochs=1, verbose=0)
+    moved = changed_count(layer, before)
+    model.set_weights(before_all)
+    return moved
+
+
+# --- 01 trainable weights --------------------------------------------------------
+
+
+@_check("weight counts of `conv_net`")
+def check_weight_counts(model, n_weights: Any, n_trainable: Any, n_non_trainable: Any) -> None:
+    """Exercise 01.1: the three counts match the model's weight lists."""
+    _expect_layer(model, "conv_net")
+    for value, name in [(n_weights, "n_weights"), (n_trainable, "n_trainable"),
+                        (n_non_trainable, "n_non_trainable")]:
+        _expect_int(value, name)
+    expected = (len(model.weights), len(model.trainable_weights), len(model.non_trainable_weights))
+    found = (n_weights, n_trainable, n_non_trainable)
+    if found != expected:
+        fail(
+            "weight counts of `conv_net` (weights, trainable, non-trainable)",
+            expected,
+            found,
+            "BatchNormalization keeps 4 weights: gamma and beta are trained by the optimizer, "
+            "the moving mean and variance are not (they are non-trainable).",
+        )
+
+
+@_check("`encoder` frozen, `classifier` trained")
+def check_frozen_during_fit(model, encoder_before: Sequence[np.ndarray],
+                            classifier_before: Sequence[np.ndarray]) -> None:
+    """Exercise 01.2: after fit, the encoder is bit-identical and the classifier moved."""
+    _expect_layer(model, "model")
+    encoder, classifier = model.get_layer("encoder"), model.get_layer("classifier")
+    if encoder.trainable:
+        fail("`encoder` is frozen", "encoder.trainable == False", "encoder.trainable == True",
+             "set the layer's trainable attribute to False before compile().")
+    moved = changed_count(encoder, encoder_before)
+    if moved:
+        fail("`encoder` weights unchanged by fit", "0 of 2 weights changed",
+             f"{moved} of 2 weights changed",
+             "freeze before compile() and fit(): changes to trainable apply at compile().")
+    if changed_count(classifier, classifier_before) == 0:
+        fail("`classifier` weights changed by fit", "its weights to change",
+             "they are unchanged (or fit was not run)",
+             "keep `classifier` trainable, compile, then call fit().")
+
+
+# --- 02 recursive freezing -------------------------------------------------------
+
+
+@_check("the first layers frozen, the rest trainable")
+def check_frozen_up_to(base, n_frozen: int) -> None:
+    """Exercise 02.1: ``base.layers[:n_frozen]`` frozen, the rest trainable, base trainable."""
+    _expect_layer(base, "base")
+    still_trainable = _trainable_layers(base.layers[:n_frozen])
+    still_frozen = _frozen_layers(base.layers[n_frozen:])
+    if still_trainable or still_frozen:
+        fail(
+            f"layers[:{n_frozen}] frozen and layers[{n_frozen}:] trainable",
+            "0 exceptions",
+            f"trainable among the first {n_frozen}: {_names(still_trainable)}; "
+            f"frozen among the rest: {_names(still_frozen)}",
+            "slice base.layers at the index: layers[:n] are the first n layers.",
+        )
+    if not base.trainable or not base.trainable_weights:
+        fail(
+            "the base's own trainable flag lets the unfrozen layers train",
+            "base.trainable == True and some trainable weights",
+            f"base.trainable == {base.trainable}, "
+            f"{len(base.trainable_weights)} trainable weights",
+            "a model with trainable=False hides every inner layer's weights, whatever the "
+            "inner flags say: set base.trainable = True first, then freeze the first layers.",
+        )
+
+
+@_check("layers before the named one frozen, from it onward trainable")
+def check_unfrozen_from(base, first_trainable: str) -> None:
+    """Exercise 02.2: every layer before ``first_trainable`` frozen, it and all after trainable."""
+    _expect_layer(base, "base")
+    names = [layer.name for layer in base.layers]
+    if first_trainable not in names:
+        fail("the named layer exists", first_trainable, "no layer of that name",
+             "print [layer.name for layer in base.layers] to see the names.")
+    start = names.index(first_trainable)
+    still_trainable = _trainable_layers(base.layers[:start])
+    still_frozen = _frozen_layers(base.layers[start:])
+    if still_trainable or still_frozen or not base.trainable:
+        fail(
+            f"layers before {first_trainable!r} frozen, it and all later layers trainable",
+            f"{start} frozen, {len(names) - start} trainable, base.trainable == True",
+            f"trainable before it: {_names(still_trainable)}; "
+            f"frozen from it onward: {_names(still_frozen)}; base.trainable == {base.trainable}",
+            "find the index of the first layer with names.index(...), then slice at it: "
+            "a name test like startswith('block_13') misses the blocks after 13.",
+        )
+
+
+# --- 03 compile after changing trainable ----------------------------------------
+
+
+@_check("freezing `base` takes effect in fit")
+def check_freeze_takes_effect(model, x, y) -> None:
+    """Exercise 03.1: ``base`` is frozen, and a fit leaves it unchanged."""
+    _expect_layer(model, "model")
+    if model.get_layer("base").trainable:
+        fail("`base` is frozen", "base.trainable == False", "True",
+             "set model.get_layer('base').trainable = False.")
+    moved = _fit_changes(model, "base", x, y)
+    if moved:
+        fail(
+            "a fit after freezing leaves `base` unchanged",
+            "0 weights changed",
+            f"{moved} weights changed",
+            "the model still trains with the list of trainable weights it had when it was "
+            "compiled: call compile() again after changing trainable.",
+        )
+
+
+@_check("unfreezing `base` takes effect in fit, at a low learning rate")
+def check_unfreeze_takes_effect(model, x, y, max_learning_rate: float = 1e-4) -> None:
+    """Exercise 03.2: ``base`` is trainable, a fit changes it, and the rate is low."""
+    _expect_layer(model, "model")
+    if not model.get_layer("base").trainable:
+        fail("`base` is trainable", "base.trainable == True", "False",
+             "set model.get_layer('base').trainable = True.")
+    moved = _fit_changes(model, "base", x, y)
+    if not moved:
+        fail(
+            "a fit after unfreezing changes `base`",
+            "its weights to change",
+            "0 weights changed",
+            "the model still trains with the list of trainable weights it had when it was "
+            "compiled: call compile() again after changing trainable.",
+        )
+    rate = float(np.asarray(model.optimizer.learning_rate))
+    if rate > max_learning_rate:
+        fail(
+            "fine-tuning uses a low learning rate",
+            f"learning rate <= {max_learning_rate:g}",
+            f"{rate:g}",
+            "compile with keras.optimizers.Adam(1e-5): large steps wreck pretrained weights.",
+        )
+
+
+# --- 04 BatchNormalization ---------------------------------------------------------
+
+
+@_check("base unfrozen for fine-tuning, BatchNormalization kept in inference mode")
+def check_unfrozen_bn_inference(model, base, images) -> None:
+    """Exercise 04.1: the base trains, yet training=True and training=False give one output.
+
+    ``model`` must have no Dropout, so the only layers that behave differently in training
+    are the base's BatchNormalization layers.
+    """
+    _expect_layer(model, "model")
+    _expect_layer(base, "base")
+    if not base.trainable or not base.trainable_weights:
+        fail("the base is unfrozen", "base.trainable == True, with trainable weights",
+             f"base.trainable == {base.trainable}, {len(base.trainable_weights)} trainable weights",
+             "set base.trainable = True to fine-tune it (then recompile).")
+    gap = float(np.max(np.abs(np.asarray(model(images, training=True))
+                              - np.asarray(model(images, training=False)))))
+    if gap > 1e-4:
+        fail(
+            "BatchNormalization in inference mode while the base trains",
+            "the same output with training=True and training=False (gap 0)",
+            f"largest gap {gap:.3g}: BatchNormalization uses batch statistics in training",
+            "after base.trainable = True, set trainable = False on every "
+            "keras.layers.BatchNormalization layer of the base: a frozen BN layer always "
+            "runs in inference mode.",
+        )
+    if model.optimizer is None or float(np.asarray(model.optimizer.learning_rate)) > 1e-4:
+        fail("the model is recompiled at a low learning rate", "learning rate <= 1e-4",
+             "no optimizer" if model.optimizer is None
+             else f"{float(np.asarray(model.optimizer.learning_rate)):g}",
+             "call model.compile(optimizer=keras.optimizers.Adam(1e-5), ...) after "
+             "changing trainable.")
+
+
+@_check("top layers unfrozen, BatchNormalization layers kept frozen")
+def check_top_unfrozen_except_bn(base, n_top: int) -> None:
+    """Exercise 04.2: the last ``n_top`` layers trainable except BatchNormalization."""
+    import keras
+
+    _expect_layer(base, "base")
+    top = base.layers[-n_top:]
+    bn = keras.layers.BatchNormalization
+    wrong_bn = [layer.name for layer in base.layers if isinstance(layer, bn) and layer.trainable]
+    frozen_top = [layer.name for layer in top if not isinstance(layer, bn) and not layer.trainable]
+    trained_low = [layer.name for layer in base.layers[:-n_top]
+                   if layer.trainable and layer.weights]
+    if wrong_bn or frozen_top or trained_low or not base.trainable:
+        fail(
+            f"the last {n_top} layers trainable except BatchNormalization, the rest frozen",
+            "no trainable BatchNormalization, no frozen top layer, no trainable lower layer",
+            f"trainable BN: {_names(wrong_bn)}; frozen top: {_names(frozen_top)}; "
+            f"trainable lower: {_names(trained_low)}; base.trainable == {base.trainable}",
+            "loop over base.layers[-n:] and set trainable = True only when the layer is "
+            "not a keras.layers.BatchNormalization.",
+        )

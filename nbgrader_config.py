@@ -1,0 +1,30 @@
+"""nbgrader configuration for the course (one assignment per notebook).
+
+    solutions/<assignment>/<assignment>.ipynb   instructor sources: solutions, hidden tests
+    notebooks/<assignment>/<assignment>.ipynb   student versions, made by `make release`
+"""
+
+import os
+
+c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
+
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.course_id = "keras-transfer"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "notebooks"
+
+# The gradebook and the exchange (where released assignments are fetched from and
+# submissions collected) live in .nbgrader/, which git ignores.
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, ".nbgrader", "gradebook.db")
+c.Exchange.root = os.path.join(c.CourseDirectory.root, ".nbgrader", "exchange")
+
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# Training cells take longer than nbgrader's 30 s default (seconds per cell).
+c.Execute.timeout = 600
+
+# nbgrader scores a test cell 0 if it wrote anything to stderr. TensorFlow and Keras write
+# warnings and log lines there that say nothing about the answer, so grading ignores
+# stderr; a failed check is an error output, which still scores 0.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"[\s\S]*"

@@ -1,0 +1,30 @@
+"""Shared test fixtures: paths of the course, and a clean asset environment per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions"
+NOTEBOOKS = ROOT / "notebooks"
+ASSIGNMENTS = sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and p.name[:2].isdigit())
+MIRROR = os.environ.get("COURSE_ASSETS")
+
+needs_mirror = pytest.mark.skipif(
+    not MIRROR, reason="set COURSE_ASSETS to the offline mirror (CI sets ../shared/assets)"
+)
+
+
+@pytest.fixture
+def isolated_assets(tmp_path, monkeypatch):
+    """No mirror and a private cache folder; restores Keras's cache folder afterwards."""
+    from keras.src.backend import config as keras_config
+
+    monkeypatch.delenv("COURSE_ASSETS", raising=False)
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("KERAS_HOME", os.environ.get("KERAS_HOME", ""))
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", keras_config._KERAS_DIR)
+    return tmp_path

@@ -1,0 +1,52 @@
+"""One plausible mistake per exercise, as a learner would type it in the answer cell.
+
+assignment -> answer cell grade_id -> code. The round trip checks that each mistake loses
+exactly the points of its own exercise (the check cell of the same number).
+"""
+
+MISTAKES = {
+    "01-trainable-weights": {
+        # counted BatchNormalization's moving statistics as trainable
+        "ex1-answer": "n_weights = len(conv_net.weights)\n"
+                      "n_trainable = len(conv_net.weights)\n"
+                      "n_non_trainable = 0",
+        # froze the wrong layer
+        "ex2-answer": 'model.get_layer("classifier").trainable = False\n'
+                      'model.compile(optimizer="adam", loss="mse")\n'
+                      "history = model.fit(x, y, epochs=3, verbose=0)",
+    },
+    "02-recursive-freezing": {
+        # unfroze the top layers inside a base that is still frozen as a whole
+        "ex1-answer": "for layer in inception.layers[172:]:\n    layer.trainable = True",
+        # matched the block by name prefix: blocks 14-16 stay frozen
+        "ex2-answer": "mobilenet_v2.trainable = True\n"
+                      "for layer in mobilenet_v2.layers:\n"
+                      '    layer.trainable = layer.name.startswith("block_13")',
+    },
+    "03-compile-after-freezing": {
+        # froze but forgot to recompile
+        "ex1-answer": 'model.get_layer("base").trainable = False',
+        # unfroze but forgot to recompile
+        "ex2-answer": 'model.get_layer("base").trainable = True',
+    },
+    "04-batchnorm-pitfalls": {
+        # unfroze the base but left its BatchNormalization layers in training mode
+        "ex1-answer": "base.trainable = True\ncompile_binary(model, 1e-5)",
+        # unfroze the top 20 layers, BatchNormalization included
+        "ex2-answer": "top_base.trainable = True\n"
+                      "for layer in top_base.layers[:-20]:\n"
+                      "    layer.trainable = False",
+    },
+}
+
+#: A learner who fakes the check instead of answering: a wrong answer, then the check
+#: function replaced in the module the visible test uses, and redefined as a global.
+CHEAT = (
+    "01-trainable-weights",
+    "ex1-answer",
+    "n_weights, n_trainable, n_non_trainable = 8, 8, 0\n"
+    "import helpers.grading\n"
+    "helpers.grading.check_weight_counts = lambda *args, **kwargs: print('✓')\n"
+    "def check_weight_counts(*args, **kwargs):\n"
+    "    pass",
+)

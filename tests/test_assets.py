@@ -1,0 +1,88 @@
+"""Offline assets: the mirror is linked into a cache, never written to; gaps are explained."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import needs_mirror
+from helpers import assets, models
+
+
+def make_mirror(root: Path) -> Path:
+    """A tiny mirror laid out like ../shared/assets."""
+    (root / "keras" / "models").mkdir(parents=True)
+    (root / "keras" / "models" / "weights_a.h5").write_bytes(b"a")
+    (root / "datasets" / "cats_and_dogs_filtered" / "train").mkdir(parents=True)
+    return root
+
+
+def tree_state(root: Path) -> dict[str, tuple[int, float]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime) for p in root.rglob("*")}
+
+
+def test_without_mirror_nothing_is_redirected(isolated_assets):
+    assert assets.mirror_root() is None
+    assert assets.use_offline_assets() is None
+    assets.require_keras_weights("anything.h5", "https://example.invalid/anything.h5")
+
+
+def test_mirror_weights_are_linked_into_a_cache_and_keras_points_there(isolated_assets, monkeypatch):
+    from keras.src.backend import config as keras_config
+
+    mirror = make_mirror(isolated_assets / "mirror")
+    before = tree_state(mirror)
+    monkeypatch.setenv("COURSE_ASSETS", str(mirror))
+
+    keras_home = assets.use_offline_assets()
+    assets.use_offline_assets()  # a second call finds the links in place
+
+    link = keras_home / "models" / "weights_a.h5"
+    assert link.is_symlink() and link.resolve() == (mirror / "keras/models/weights_a.h5").resolve()
+    assert keras_home.is_relative_to(isolated_assets / "cache")
+    assert os.environ["KERAS_HOME"] == str(keras_home)
+    assert keras_config.keras_home() == str(keras_home)
+    assert tree_state(mirror) == before, "the mirror must never be written to"
+
+
+def test_missing_weights_name_the_file_the_folder_and_how_to_get_it(isolated_assets, monkeypatch):
+    mirror = make_mirror(isolated_assets / "mirror")
+    monkeypatch.setenv("COURSE_ASSETS", str(mirror))
+    with pytest.raises(assets.MissingAssetError) as caught:
+        models.build_base("xception", weights="imagenet")
+    message = str(caught.value)
+    spec = models.BASES["xception"]
+    assert spec.weights_file in message
+    assert str(mirror / "keras" / "models") in message
+    assert spec.weights_url in message and "COURSE_ASSETS" in message
+
+
+def test_dataset_comes_from_the_mirror_or_is_explained(isolated_assets, monkeypatch):
+    mirror = make_mirror(isolated_assets / "mirror")
+    monkeypatch.setenv("COURSE_ASSETS", str(mirror))
+    assert assets.dataset_dir("cats_and_dogs_filtered") == mirror / "datasets" / "cats_and_dogs_filtered"
+    with pytest.raises(assets.MissingAssetError, match="flickr_logos_27_dataset.tar.gz"):
+        assets.dataset_dir("flickr_logos_27_dataset")
+    with pytest.raises(KeyError, match="unknown dataset"):
+        assets.dataset_dir("imagenet")
+
+
+def test_a_mirror_path_that_is_not_a_folder_is_reported(isolated_assets, monkeypatch):
+    monkeypatch.setenv("COURSE_ASSETS", str(isolated_assets / "nowhere"))
+    with pytest.raises(NotADirectoryError, match="COURSE_ASSETS"):
+        assets.mirror_root()
+
+
+@needs_mirror
+def test_real_mirror_gives_imagenet_mobilenet_offline(isolated_assets, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setenv("COURSE_ASSETS", os.environ.get("COURSE_ASSETS_REAL", ""))
+    base = models.build_base("mobilenet_v1_025", weights="imagenet")
+    random_base = models.build_base("mobilenet_v1_025", weights=None)
+    assert base.output.shape == (None, 4, 4, 256)
+    assert base.count_params() == 218_544
+    loaded = base.get_layer("conv1").kernel.numpy()
+    assert not np.allclose(loaded, random_base.get_layer("conv1").kernel.numpy())

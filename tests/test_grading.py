@@ -1,0 +1,188 @@
+"""The checks behind the test cells: right answers pass, each typical mistake gets feedback."""
+
+from __future__ import annotations
+
+import importlib
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import feedback, grading
+from helpers.feedback import CheckFailed
+
+
+def feedback_of(check, *args, **kwargs) -> str:
+    with pytest.raises(CheckFailed) as caught:
+        check(*args, **kwargs)
+    text = str(caught.value)
+    assert text.startswith("✗") and "expected:" in text and "found:" in text and "hint:" in text
+    return text
+
+
+def conv_net():
+    return keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3),
+                             keras.layers.BatchNormalization(), keras.layers.Flatten(),
+                             keras.layers.Dense(1)])
+
+
+def test_weight_counts(capsys):
+    grading.check_weight_counts(conv_net(), 8, 6, 2)
+    assert capsys.readouterr().out.startswith("✓")
+    text = feedback_of(grading.check_weight_counts, conv_net(), 8, 8, 0)
+    assert "(8, 6, 2)" in text and "(8, 8, 0)" in text and "moving mean" in text
+
+
+def test_a_wrong_type_is_feedback_not_a_crash():
+    assert "whole number" in feedback_of(grading.check_weight_counts, conv_net(), "8", 6, 2)
+    assert "Keras layer" in feedback_of(grading.check_weight_counts, None, 8, 6, 2)
+    # an error inside a check (no layer named 'encoder') becomes feedback too
+    assert "ValueError" in feedback_of(grading.check_frozen_during_fit, conv_net(), [], [])
+
+
+def two_layer_model(first="encoder", second="classifier"):
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(4, name=first)(inputs)
+    return keras.Model(inputs, keras.layers.Dense(1, name=second)(hidden))
+
+
+DATA = (np.random.default_rng(0).normal(size=(64, 4)).astype("float32"),
+        np.random.default_rng(1).normal(size=(64, 1)).astype("float32"))
+
+
+def test_frozen_during_fit():
+    model = two_layer_model()
+    before = {name: grading.snapshot(model.get_layer(name)) for name in ["encoder", "classifier"]}
+    model.get_layer("encoder").trainable = False
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(*DATA, verbose=0)
+    grading.check_frozen_during_fit(model, before["encoder"], before["classifier"])
+    model.get_layer("encoder").trainable = True
+    assert "encoder.trainable == True" in feedback_of(
+        grading.check_frozen_during_fit, model, before["encoder"], before["classifier"])
+
+
+def test_frozen_up_to_explains_the_outer_flag():
+    base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    base.trainable = False
+    for layer in base.layers[100:]:
+        layer.trainable = True
+    assert "base.trainable = True first" in feedback_of(grading.check_frozen_up_to, base, 100)
+    base.trainable = True
+    for layer in base.layers[:100]:
+        layer.trainable = False
+    grading.check_frozen_up_to(base, 100)
+    assert "frozen among the rest" in feedback_of(grading.check_frozen_up_to, base, 99)
+
+
+def test_unfrozen_from_catches_a_name_prefix():
+    base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    for layer in base.layers:
+        layer.trainable = layer.name.startswith("block_13")
+    assert "startswith" in feedback_of(grading.check_unfrozen_from, base, "block_13_expand")
+    start = [layer.name for layer in base.layers].index("block_13_expand")
+    for index, layer in enumerate(base.layers):
+        layer.trainable = index >= start
+    grading.check_unfrozen_from(base, "block_13_expand")
+    assert "no layer of that name" in feedback_of(grading.check_unfrozen_from, base, "block_99")
+
+
+def trained_model(base_trainable: bool):
+    """A compiled model, trained once, whose `base` layer has the given flag."""
+    model = two_layer_model("base", "head")
+    model.get_layer("base").trainable = base_trainable
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(*DATA, verbose=0)
+    return model
+
+
+def test_freezing_takes_effect_only_after_compile():
+    model = trained_model(base_trainable=True)
+    model.get_layer("base").trainable = False
+    assert "compile() again" in feedback_of(grading.check_freeze_takes_effect, model, *DATA)
+    model.compile(optimizer="adam", loss="mse")
+    grading.check_freeze_takes_effect(model, *DATA)
+
+
+def test_unfreezing_takes_effect_only_after_compile():
+    model = trained_model(base_trainable=False)
+    model.get_layer("base").trainable = True
+    assert "compile() again" in feedback_of(grading.check_unfreeze_takes_effect, model, *DATA)
+    model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="mse")
+    before = model.get_weights()
+    grading.check_unfreeze_takes_effect(model, *DATA)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights())), (
+        "a check must restore the weights it trained")
+
+
+def test_unfreezing_with_a_high_learning_rate_is_flagged():
+    model = two_layer_model("base", "head")
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    text = feedback_of(grading.check_unfreeze_takes_effect, model, *DATA)
+    assert "found:    0.01" in text and "Adam(1e-5)" in text
+
+
+def bn_model():
+    base = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Conv2D(2, 1),
+                             keras.layers.BatchNormalization()], name="base")
+    inputs = keras.Input((4, 4, 3))
+    features = keras.layers.Flatten()(base(inputs, training=False))
+    return keras.Model(inputs, keras.layers.Dense(1)(features)), base
+
+
+IMAGES = np.random.default_rng(0).normal(2.0, 3.0, size=(8, 4, 4, 3)).astype("float32")
+
+
+def test_unfrozen_bn_inference():
+    model, base = bn_model()
+    base.trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="mse")
+    assert "base.trainable = True" in feedback_of(
+        grading.check_unfrozen_bn_inference, model, base, IMAGES)
+    base.trainable = True
+    model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="mse")
+    assert "batch statistics" in feedback_of(grading.check_unfrozen_bn_inference, model, base, IMAGES)
+    base.layers[-1].trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    assert "learning rate" in feedback_of(grading.check_unfrozen_bn_inference, model, base, IMAGES)
+    model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="mse")
+    grading.check_unfrozen_bn_inference(model, base, IMAGES)
+
+
+def test_top_unfrozen_except_bn():
+    base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    base.trainable = True
+    for layer in base.layers[:-20]:
+        layer.trainable = False
+    text = feedback_of(grading.check_top_unfrozen_except_bn, base, 20)
+    assert "trainable BN: 7 (block_15_expand_BN" in text and "frozen top: none;" in text
+    for layer in base.layers[-20:]:
+        layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+    grading.check_top_unfrozen_except_bn(base, 20)
+
+
+def test_reload_restores_a_check_a_learner_replaced():
+    original = grading.check_weight_counts
+    grading.check_weight_counts = lambda *args, **kwargs: None
+    try:
+        fresh = importlib.reload(grading)
+        feedback_of(fresh.check_weight_counts, conv_net(), 0, 0, 0)
+    finally:
+        importlib.reload(grading)
+    assert grading.check_weight_counts is not original  # a new, working function object
+
+
+class RecordingShell:
+    def __init__(self):
+        self.shown = None
+
+    def _showtraceback(self, etype, value, stb):
+        self.shown = (etype, value, stb)
+
+
+def test_ipython_shows_the_feedback_without_a_traceback():
+    shell = RecordingShell()
+    error = CheckFailed("✗ what\n  expected: 1\n  found:    2\n  hint:     h")
+    feedback._show_without_traceback(shell, CheckFailed, error, None)
+    assert shell.shown == (CheckFailed, error, [str(error)])
+    assert feedback.install() is False  # not inside IPython here
