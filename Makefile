@@ -24,9 +24,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
 
+# Publish notebooks/ to the course-local exchange so that JupyterLab's Assignment List shows
+# them, then serve the course folder (Jupyter prints the URL to open).
 lab: $(STAMP)
-	mkdir -p .nbgrader/exchange
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks
+	mkdir -p .nbgrader
+	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader release_assignment "$$a" --force --log-level=WARN || exit 1; done
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(if $(filter 0,$(shell id -u)),--allow-root) \
+	  --LabApp.default_url=/lab/tree/notebooks $(LAB_ARGS)
 
 test: $(STAMP)
 	COURSE_PROFILE=quick $(BIN)/python -m pytest
@@ -38,7 +42,7 @@ release: $(STAMP)
 outputs: $(STAMP)
 	for nb in solutions/*/*.ipynb; do \
 	  COURSE_PROFILE=quick $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=600 "$$nb" || exit 1; \
+	    --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False "$$nb" || exit 1; \
 	done
 
 clean:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import needs_mirror
+from conftest import MIRROR, needs_mirror
 from helpers import assets, models
 
 
@@ -79,7 +79,7 @@ def test_a_mirror_path_that_is_not_a_folder_is_reported(isolated_assets, monkeyp
 def test_real_mirror_gives_imagenet_mobilenet_offline(isolated_assets, monkeypatch):
     import numpy as np
 
-    monkeypatch.setenv("COURSE_ASSETS", os.environ.get("COURSE_ASSETS_REAL", ""))
+    monkeypatch.setenv("COURSE_ASSETS", MIRROR)
     base = models.build_base("mobilenet_v1_025", weights="imagenet")
     random_base = models.build_base("mobilenet_v1_025", weights=None)
     assert base.output.shape == (None, 4, 4, 256)
