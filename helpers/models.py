@@ -7,8 +7,8 @@ are the lesson, so the notebooks do those themselves.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from helpers import assets
 
@@ -22,58 +22,57 @@ class BaseSpec:
     Attributes:
         name: registry key.
         label: human-readable name, for printing.
+        application: the ``keras.applications`` constructor, e.g. ``"Xception"``.
+        module: the ``keras.applications`` module holding its ``preprocess_input``.
         image_size: side of the square input the course feeds it.
-        build: ``build(input_shape, weights) -> keras.Model``.
-        weights_file: the no-top ImageNet weights file Keras looks for in its cache.
-        weights_url: where Keras downloads that file from.
-        scale: ``(scale, offset)`` of the ``Rescaling`` layer that maps [0, 255] pixels to
-            what the base was trained on (both bases here expect [-1, 1]).
+        weights_file: the no-top ImageNet weights file Keras looks for in its cache, at
+            ``image_size``.
+        weights_folder: folder of that file under the Keras Applications storage.
+        options: extra constructor arguments (``alpha`` for MobileNet).
     """
 
     name: str
     label: str
+    application: str
+    module: str
     image_size: int
-    build: Callable
     weights_file: str
-    weights_url: str
-    scale: tuple[float, float] = (1 / 127.5, -1.0)
+    weights_folder: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def weights_url(self) -> str:
+        """Where Keras downloads the no-top ImageNet weights from."""
+        return f"{WEIGHTS_URL}/{self.weights_folder}/{self.weights_file}"
+
+    def preprocess_input(self, images):
+        """The base's own preprocessing of [0, 255] RGB images (``keras.applications``)."""
+        import keras
+
+        return getattr(keras.applications, self.module).preprocess_input(images)
 
 
-def _xception(input_shape, weights):
-    import keras
-
-    return keras.applications.Xception(input_shape=input_shape, include_top=False, weights=weights)
-
-
-def _mobilenet_025(input_shape, weights):
-    import keras
-
-    with warnings.catch_warnings():
-        # Keras warns that sizes other than 128/160/192/224 load the 224 weights. That is
-        # the file we want: the convolutions work at any size, and the mirror has that one.
-        warnings.filterwarnings("ignore", message=".*will be loaded as the default")
-        return keras.applications.MobileNet(
-            input_shape=input_shape, alpha=0.25, include_top=False, weights=weights
-        )
+def _spec(name, label, application, module, size, weights_file, folder, **options):
+    return BaseSpec(name, label, application, module, size, weights_file, folder, options)
 
 
 BASES: dict[str, BaseSpec] = {
-    "xception": BaseSpec(
-        name="xception",
-        label="Xception",
-        image_size=150,
-        build=_xception,
-        weights_file="xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        weights_url=f"{WEIGHTS_URL}/xception/xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    ),
-    "mobilenet_v1_025": BaseSpec(
-        name="mobilenet_v1_025",
-        label="MobileNet v1 (alpha 0.25)",
-        image_size=150,
-        build=_mobilenet_025,
-        weights_file="mobilenet_2_5_224_tf_no_top.h5",
-        weights_url=f"{WEIGHTS_URL}/mobilenet_v1/mobilenet_2_5_224_tf_no_top.h5",
-    ),
+    spec.name: spec
+    for spec in [
+        _spec("xception", "Xception", "Xception", "xception", 150,
+              "xception_weights_tf_dim_ordering_tf_kernels_notop.h5", "xception"),
+        _spec("mobilenet_v1_025", "MobileNet v1 (alpha 0.25)", "MobileNet", "mobilenet", 150,
+              "mobilenet_2_5_224_tf_no_top.h5", "mobilenet_v1", alpha=0.25),
+        _spec("mobilenet_v2", "MobileNetV2", "MobileNetV2", "mobilenet_v2", 160,
+              "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5",
+              "mobilenet_v2"),
+        _spec("vgg16", "VGG16", "VGG16", "vgg16", 224,
+              "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "vgg16"),
+        _spec("resnet50", "ResNet50", "ResNet50", "resnet50", 224,
+              "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", "resnet"),
+        _spec("inception_v3", "InceptionV3", "InceptionV3", "inception_v3", 299,
+              "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5", "inception_v3"),
+    ]
 }
 
 
@@ -82,10 +81,22 @@ def build_base(name: str, weights: str | None = "imagenet", image_size: int | No
 
     With ``weights="imagenet"`` and an offline mirror set, a weights file missing from the
     mirror raises :class:`helpers.assets.MissingAssetError` instead of a failed download.
+    A non-default ``image_size`` can make Keras look for another weights file (MobileNet
+    sizes 128, 160, 192); the check covers the registered size.
     """
+    import keras
+
+    if name not in BASES:
+        raise KeyError(f"unknown base {name!r}; known: {sorted(BASES)}")
     spec = BASES[name]
     if weights == "imagenet":
         assets.use_offline_assets()
         assets.require_keras_weights(spec.weights_file, spec.weights_url)
     size = image_size or spec.image_size
-    return spec.build((size, size, 3), weights)
+    constructor = getattr(keras.applications, spec.application)
+    with warnings.catch_warnings():
+        # MobileNet warns that sizes other than 128/160/192/224 load the 224 weights. That
+        # is the file we want: the convolutions work at any size, and the mirror has it.
+        warnings.filterwarnings("ignore", message=".*will be loaded as the default")
+        return constructor(input_shape=(size, size, 3), include_top=False, weights=weights,
+                           **spec.options)
