@@ -317,3 +317,91 @@ def check_top_unfrozen_except_bn(base, n_top: int) -> None:
             "loop over base.layers[-n:] and set trainable = True only when the layer is "
             "not a keras.layers.BatchNormalization.",
         )
+
+
+# --- 05 feature extraction ---------------------------------------------------------
+
+
+@_check("`extract_features` returns the base's features, each with its own label")
+def check_extract_features(extract_features: Callable, feature_extractor, dataset,
+                           per_class: int = 12) -> None:
+    """Exercise 05.1: features equal the extractor's output, labels in matching order.
+
+    The function is run on ``per_class`` images of each class from ``dataset``, reshuffled
+    on every read as the training split is, so reading the data twice (once for features,
+    once for labels) shows.
+    """
+    examples = dataset.unbatch()
+    sample = examples.filter(lambda image, label: label < 0.5).take(per_class).concatenate(
+        examples.filter(lambda image, label: label >= 0.5).take(per_class))
+    reference, reference_labels = [], []
+    for images, labels in sample.batch(8):
+        reference.append(np.asarray(feature_extractor(images, training=False)))
+        reference_labels.append(np.asarray(labels))
+    reference, reference_labels = np.concatenate(reference), np.concatenate(reference_labels)
+
+    shuffled = sample.shuffle(len(reference), seed=1, reshuffle_each_iteration=True)
+    result = extract_features(shuffled.batch(8))
+    if not isinstance(result, tuple) or len(result) != 2:
+        fail("`extract_features` returns (features, labels)", "a tuple of two arrays",
+             f"{type(result).__name__}", "end the function with `return features, labels`.")
+    features, labels = (np.asarray(part) for part in result)
+    if features.shape != reference.shape or labels.shape != reference_labels.shape:
+        fail("shapes of features and labels", f"{reference.shape} and {reference_labels.shape}",
+             f"{features.shape} and {labels.shape}",
+             "concatenate the per-batch arrays with np.concatenate.")
+    distances = np.linalg.norm(features[:, None, :] - reference[None, :, :], axis=-1)
+    nearest = distances.argmin(axis=1)
+    if not np.allclose(features, reference[nearest], atol=1e-3):
+        fail("features equal the feature extractor's output", "feature_extractor(images)",
+             "other numbers", "call feature_extractor(images, training=False) on each batch.")
+    mismatched = int(np.sum(reference_labels[nearest] != labels.reshape(reference_labels.shape)))
+    if mismatched:
+        fail("each feature vector comes with its own image's label", "0 mismatched labels",
+             f"{mismatched} of {len(labels)} mismatched",
+             "collect images and labels in the same loop: a shuffled dataset gives a new "
+             "order on every pass, so a second pass for the labels does not line up.")
+
+
+@_check("the head outputs a logit, and was compiled and trained as asked")
+def check_logit_head(head, history, epochs: int) -> None:
+    """Exercise 05.2: Dense(1) without activation, a from-logits loss, ``epochs`` of training
+    with validation data."""
+    import keras
+
+    _expect_layer(head, "head")
+    last = head.layers[-1]
+    activation = getattr(getattr(last, "activation", None), "__name__", None)
+    if not isinstance(last, keras.layers.Dense) or last.units != 1 or activation != "linear":
+        fail("the last layer is Dense(1) with no activation",
+             "Dense(1), activation linear (a logit)",
+             f"{type(last).__name__}, units={getattr(last, 'units', '?')}, "
+             f"activation={activation}",
+             "leave out activation=...: the loss below turns logits into probabilities.")
+    loss = getattr(head, "loss", None)
+    if not isinstance(loss, keras.losses.BinaryCrossentropy) or not loss.get_config().get(
+            "from_logits"):
+        fail("the loss", "keras.losses.BinaryCrossentropy(from_logits=True)", repr(loss),
+             "compile(loss=keras.losses.BinaryCrossentropy(from_logits=True), ...).")
+    trained = list(getattr(history, "epoch", []))
+    if trained != list(range(epochs)) or "val_loss" not in getattr(history, "history", {}):
+        fail("training", f"{epochs} epochs with validation_data",
+             f"{len(trained)} epochs, validation "
+             f"{'yes' if 'val_loss' in getattr(history, 'history', {}) else 'no'}",
+             f"history = head.fit(..., epochs={epochs}, validation_data=(val_features, "
+             "val_labels)).")
+
+
+@_check("results ranked by validation accuracy, best first")
+def check_ranking(ranking, best, results, key: str) -> None:
+    """Exercise 05.3: ``ranking`` holds every result once, sorted by ``key`` descending."""
+    if not isinstance(ranking, list) or sorted(map(id, ranking)) != sorted(map(id, results)):
+        fail("`ranking` holds every entry of `results` once", f"{len(results)} entries",
+             f"{type(ranking).__name__} of {len(ranking) if hasattr(ranking, '__len__') else '?'}",
+             "use sorted(results, key=...), which returns a new list of the same entries.")
+    scores = [entry[key] for entry in ranking]
+    if scores != sorted(scores, reverse=True) or best is not ranking[0]:
+        fail(f"sorted by {key}, highest first, and best = ranking[0]",
+             [round(s, 3) for s in sorted(scores, reverse=True)][:4],
+             [round(s, 3) for s in scores][:4],
+             "sorted(..., reverse=True) puts the highest first.")

@@ -37,6 +37,24 @@ MISTAKES = {
                       "for layer in top_base.layers[:-20]:\n"
                       "    layer.trainable = False",
     },
+    "05-feature-extraction": {
+        # read the data twice: the shuffled training split comes back in another order
+        "ex1-answer": "    features = feature_extractor.predict(dataset, verbose=0)\n"
+                      "    labels = np.concatenate([np.asarray(y) for _, y in dataset])\n"
+                      "    return features, labels",
+        # a sigmoid output under a from-logits loss
+        "ex2-answer": "head = keras.Sequential([keras.Input(train_features.shape[1:]),\n"
+                      "                         keras.layers.Dropout(0.2),\n"
+                      '                         keras.layers.Dense(1, activation="sigmoid")])\n'
+                      "head.compile(optimizer=keras.optimizers.Adam(1e-3),\n"
+                      "             loss=keras.losses.BinaryCrossentropy(from_logits=True),\n"
+                      "             metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)])\n"
+                      "history = head.fit(train_features, train_labels, epochs=20,\n"
+                      "                   validation_data=(val_features, val_labels), verbose=0)",
+        # sorted the wrong way round: the worst head first
+        "ex3-answer": 'ranking = sorted(results, key=lambda result: result["val_accuracy"])\n'
+                      "best = ranking[0]",
+    },
 }
 
 #: A learner who fakes the check instead of answering: a wrong answer, then the check

@@ -34,17 +34,22 @@ def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
+def line_index(lines: list[str], marker: str) -> int:
+    """Index of the first line that is ``marker`` (indentation ignored)."""
+    return next(i for i, line in enumerate(lines) if line.strip() == marker)
+
+
 def solution_body(source: str) -> list[str]:
-    """The lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION``."""
+    """The lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION``, as indented."""
     lines = source.splitlines()
-    return lines[lines.index("### BEGIN SOLUTION") + 1 : lines.index("### END SOLUTION")]
+    return lines[line_index(lines, "### BEGIN SOLUTION") + 1 : line_index(lines, "### END SOLUTION")]
 
 
 def fill_answers(release: Path, source: Path, answers: dict[str, str] | None = None):
     """A student's submission: the released notebook with every answer cell filled in.
 
     Answer cells get the instructor's solution, except those named in ``answers``
-    (grade_id -> code), which get that code instead.
+    (grade_id -> code, indented as it must stand in the cell), which get that code instead.
     """
     answers = answers or {}
     solutions = {
@@ -58,9 +63,8 @@ def fill_answers(release: Path, source: Path, answers: dict[str, str] | None = N
         if grade_id not in solutions:
             continue
         body = answers.get(grade_id, "\n".join(solution_body(solutions[grade_id])))
-        stub = ["# YOUR CODE HERE", "raise NotImplementedError()"]
         lines = cell.source.splitlines()
-        start = lines.index(stub[0])
+        start = line_index(lines, "# YOUR CODE HERE")
         cell.source = "\n".join(lines[:start] + body.splitlines() + lines[start + 2 :])
     return notebook
 

@@ -186,3 +186,63 @@ def test_ipython_shows_the_feedback_without_a_traceback():
     feedback._show_without_traceback(shell, CheckFailed, error, None)
     assert shell.shown == (CheckFailed, error, [str(error)])
     assert feedback.install() is False  # not inside IPython here
+
+
+def tiny_dataset():
+    import tensorflow as tf
+
+    images = np.random.default_rng(0).normal(size=(12, 4, 4, 3)).astype("float32")
+    labels = (np.arange(12) % 2).astype("float32")
+    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
+
+
+def tiny_extractor():
+    inputs = keras.Input((4, 4, 3))
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(3, 1)(inputs)))
+
+
+def test_extract_features_catches_labels_read_in_a_second_pass():
+    extractor = tiny_extractor()
+
+    def one_pass(dataset):
+        pairs = [(np.asarray(extractor(x)), np.asarray(y)) for x, y in dataset]
+        return np.concatenate([f for f, _ in pairs]), np.concatenate([y for _, y in pairs])
+
+    def two_passes(dataset):
+        features = extractor.predict(dataset, verbose=0)
+        return features, np.concatenate([np.asarray(y) for _, y in dataset])
+
+    grading.check_extract_features(one_pass, extractor, tiny_dataset())
+    assert "same loop" in feedback_of(grading.check_extract_features, two_passes, extractor,
+                                      tiny_dataset())
+    assert "a tuple of two arrays" in feedback_of(
+        grading.check_extract_features, lambda d: None, extractor, tiny_dataset())
+
+
+def test_logit_head():
+    features = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+    labels = (features[:, 0] > 0).astype("float32")
+
+    def trained(activation=None, from_logits=True, epochs=2):
+        head = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation=activation)])
+        head.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(from_logits=from_logits))
+        history = head.fit(features, labels, epochs=epochs, validation_data=(features, labels),
+                           verbose=0)
+        return head, history
+
+    grading.check_logit_head(*trained(), epochs=2)
+    assert "no activation" in feedback_of(grading.check_logit_head, *trained("sigmoid"), epochs=2)
+    assert "from_logits=True" in feedback_of(grading.check_logit_head, *trained(from_logits=False),
+                                             epochs=2)
+    assert "1 epochs" in feedback_of(grading.check_logit_head, *trained(epochs=1), epochs=2)
+
+
+def test_ranking():
+    results = [{"val_accuracy": a} for a in (0.8, 0.9, 0.7)]
+    ranking = sorted(results, key=lambda r: r["val_accuracy"], reverse=True)
+    grading.check_ranking(ranking, ranking[0], results, key="val_accuracy")
+    ascending = sorted(results, key=lambda r: r["val_accuracy"])
+    assert "reverse=True" in feedback_of(grading.check_ranking, ascending, ascending[0], results,
+                                         key="val_accuracy")
+    assert "every entry" in feedback_of(grading.check_ranking, ranking[:2], ranking[0], results,
+                                        key="val_accuracy")
