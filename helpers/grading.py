@@ -106,6 +106,20 @@ def _names(names: list[str], limit: int = 4) -> str:
     return f"{len(names)} ({shown}{', ...' if len(names) > limit else ''})"
 
 
+def _expect_low_learning_rate(model, maximum: float) -> None:
+    """Fail unless ``model`` is compiled with a learning rate of at most ``maximum``."""
+    optimizer = getattr(model, "optimizer", None)
+    rate = None if optimizer is None else float(np.asarray(optimizer.learning_rate))
+    if rate is None or rate > maximum:
+        fail(
+            "fine-tuning uses a low learning rate, set by compiling again",
+            f"learning rate <= {maximum:g}",
+            "no optimizer (not compiled)" if rate is None else f"{rate:g}",
+            "after changing trainable, compile with keras.optimizers.Adam(1e-5): large "
+            "steps wreck pretrained weights.",
+        )
+
+
 def _fit_changes(model, layer_name: str, x, y) -> int:
     """Train ``model`` one epoch on (x, y) and return how many of the layer's weights moved.
 
@@ -251,14 +265,7 @@ def check_unfreeze_takes_effect(model, x, y, max_learning_rate: float = 1e-4) ->
             "the model still trains with the list of trainable weights it had when it was "
             "compiled: call compile() again after changing trainable.",
         )
-    rate = float(np.asarray(model.optimizer.learning_rate))
-    if rate > max_learning_rate:
-        fail(
-            "fine-tuning uses a low learning rate",
-            f"learning rate <= {max_learning_rate:g}",
-            f"{rate:g}",
-            "compile with keras.optimizers.Adam(1e-5): large steps wreck pretrained weights.",
-        )
+    _expect_low_learning_rate(model, max_learning_rate)
 
 
 # --- 04 BatchNormalization ---------------------------------------------------------
@@ -288,12 +295,7 @@ def check_unfrozen_bn_inference(model, base, images) -> None:
             "keras.layers.BatchNormalization layer of the base: a frozen BN layer always "
             "runs in inference mode.",
         )
-    if model.optimizer is None or float(np.asarray(model.optimizer.learning_rate)) > 1e-4:
-        fail("the model is recompiled at a low learning rate", "learning rate <= 1e-4",
-             "no optimizer" if model.optimizer is None
-             else f"{float(np.asarray(model.optimizer.learning_rate)):g}",
-             "call model.compile(optimizer=keras.optimizers.Adam(1e-5), ...) after "
-             "changing trainable.")
+    _expect_low_learning_rate(model, 1e-4)
 
 
 @_check("top layers unfrozen, BatchNormalization layers kept frozen")
