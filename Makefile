@@ -1,5 +1,6 @@
 # Transfer learning & fine-tuning with Keras: the course's commands.
 #   make lab       set up .venv if needed, then open JupyterLab on the course
+#                  (LAB_ARGS="--no-browser --port=8899" passes options to jupyter lab)
 #   make test      set up .venv if needed, then run the whole test suite
 #   make release   regenerate notebooks/ (student versions) from solutions/ with nbgrader
 #   make outputs   re-execute solutions/ in place (quick profile) to refresh stored outputs
