@@ -324,6 +324,23 @@ def check_top_unfrozen_except_bn(base, n_top: int) -> None:
 # --- 05 feature extraction ---------------------------------------------------------
 
 
+def _balanced_sample(dataset, per_class: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``per_class`` images of each label (0 and 1) of a batched dataset.
+
+    Reads the whole dataset: stopping a read of a cached ``tf.data`` pipeline half-way, while
+    another read of it starts, can truncate what the second read sees.
+    """
+    picked: dict[int, list] = {0: [], 1: []}
+    for batch_images, batch_labels in dataset:
+        for image, label in zip(np.asarray(batch_images), np.asarray(batch_labels)):
+            chosen = picked[int(label > 0.5)]
+            if len(chosen) < per_class:
+                chosen.append((image, label))
+    pairs = picked[0] + picked[1]
+    return (np.stack([image for image, _ in pairs]),
+            np.array([label for _, label in pairs], dtype="float32"))
+
+
 @_check("`extract_features` returns the base's features, each with its own label")
 def check_extract_features(extract_features: Callable, feature_extractor, dataset,
                            per_class: int = 12) -> None:
@@ -333,16 +350,13 @@ def check_extract_features(extract_features: Callable, feature_extractor, datase
     on every read as the training split is, so reading the data twice (once for features,
     once for labels) shows.
     """
-    examples = dataset.unbatch()
-    sample = examples.filter(lambda image, label: label < 0.5).take(per_class).concatenate(
-        examples.filter(lambda image, label: label >= 0.5).take(per_class))
-    reference, reference_labels = [], []
-    for images, labels in sample.batch(8):
-        reference.append(np.asarray(feature_extractor(images, training=False)))
-        reference_labels.append(np.asarray(labels))
-    reference, reference_labels = np.concatenate(reference), np.concatenate(reference_labels)
+    import tensorflow as tf
 
-    shuffled = sample.shuffle(len(reference), seed=1, reshuffle_each_iteration=True)
+    images, reference_labels = _balanced_sample(dataset, per_class)
+    reference = np.concatenate([np.asarray(feature_extractor(images[i:i + 8], training=False))
+                                for i in range(0, len(images), 8)])
+    shuffled = tf.data.Dataset.from_tensor_slices((images, reference_labels)).shuffle(
+        len(reference_labels), seed=1, reshuffle_each_iteration=True)
     result = extract_features(shuffled.batch(8))
     if not isinstance(result, tuple) or len(result) != 2:
         fail("`extract_features` returns (features, labels)", "a tuple of two arrays",
