@@ -13,7 +13,6 @@ def test_every_base_builds_offline_without_weights(name):
     base = models.build_base(name, weights=None)
     assert base.input_shape == (None, spec.image_size, spec.image_size, 3)
     assert len(base.output_shape) == 4, "no top: a feature map comes out"
-    assert spec.weights_url.endswith(spec.weights_file)
     pixels = np.full((1, 2, 2, 3), 255.0, dtype="float32")
     assert np.isfinite(spec.preprocess_input(pixels)).all()
 
