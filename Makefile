@@ -4,6 +4,7 @@
 #   make test      set up .venv if needed, then run the whole test suite
 #   make release   regenerate notebooks/ (student versions) from solutions/ with nbgrader
 #   make outputs   re-execute solutions/ in place (quick profile) to refresh stored outputs
+#   make bench     run every notebook (quick profile) and print the performance table
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -14,7 +15,7 @@ ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
 # The venv's tools first on PATH: nbgrader runs `alembic` from there to create its gradebook.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install lab test release outputs clean
+.PHONY: install lab test release outputs bench clean
 
 install: $(STAMP)
 
@@ -45,6 +46,9 @@ outputs: $(STAMP)
 	  COURSE_PROFILE=quick $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False "$$nb" || exit 1; \
 	done
+
+bench: $(STAMP)
+	COURSE_PROFILE=quick $(BIN)/python tests/benchmark.py
 
 clean:
 	rm -rf .nbgrader .pytest_cache

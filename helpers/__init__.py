@@ -2,7 +2,9 @@
 
 * :mod:`helpers.config`: course profiles (``full`` / ``quick``).
 * :mod:`helpers.assets`: official downloads or the offline mirror (``COURSE_ASSETS``).
+* :mod:`helpers.data`: cats vs dogs splits, augmentation, raw examples.
 * :mod:`helpers.models`: the pretrained bases and their input sizes.
+* :mod:`helpers.plots`: image grids, training curves, confusion matrix.
 * :mod:`helpers.grading`: the checks behind the notebooks' test cells.
 
 Importing this package imports TensorFlow with its C++ start-up messages (no CUDA driver

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 from PIL import Image
@@ -149,6 +150,50 @@ def load_cats_vs_dogs(profile: Profile, batch_size: int | None = None) -> Splits
     )
 
 
+def raw_examples(profile: Profile, count: int = 8) -> list[tuple[np.ndarray, int]]:
+    """``count`` training images as stored, before any resizing: ``(uint8 array, label)``.
+
+    Cats first, then dogs, half each (one cat more for an odd count): ``quick`` takes the
+    first files of each class folder by name, ``full`` the first examples of each label in
+    TFDS ``cats_vs_dogs``'s order.
+    """
+    wanted = {0: count - count // 2, 1: count // 2}
+    picked: dict[int, list[tuple[np.ndarray, int]]] = {0: [], 1: []}
+    if profile.dataset == "tfds:cats_vs_dogs":
+        dataset = tfds.load("cats_vs_dogs", split=TFDS_SPLITS["train"], as_supervised=True)
+        for image, label in dataset.as_numpy_iterator():
+            if len(picked[int(label)]) < wanted[int(label)]:
+                picked[int(label)].append((image, int(label)))
+            if all(len(picked[k]) == wanted[k] for k in picked):
+                break
+    else:
+        folder = assets.dataset_dir(profile.dataset) / "train"
+        for label, name in enumerate(CLASS_NAMES):
+            files = [p for p in sorted((folder / name).iterdir()) if not _problem_with(p)]
+            picked[label] = [(np.asarray(Image.open(path).convert("RGB")), label)
+                             for path in files[:wanted[label]]]
+    return picked[0] + picked[1]
+
+
+def example_image_file(profile: Profile) -> Path:
+    """A JPEG file of the test split, to show prediction on a file as a user would have one.
+
+    ``quick``: the first dog of the test split, ``dog.2250.jpg``. ``full``: TFDS stores no
+    files, so the first test example is written as a JPEG under the course cache.
+    """
+    if profile.dataset == "tfds:cats_vs_dogs":
+        path = assets.cache_root() / "datasets" / "cats_vs_dogs" / "test-example.jpg"
+        if not path.exists():
+            image, _ = next(iter(tfds.load("cats_vs_dogs", split=TFDS_SPLITS["test"],
+                                           as_supervised=True)))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(tf.io.encode_jpeg(image).numpy())
+        return path
+    folder = assets.dataset_dir(profile.dataset) / "validation" / "dogs"
+    images = sorted((p for p in folder.iterdir() if not _problem_with(p)), key=lambda p: p.name)
+    return images[len(images) // 2]  # the first of the half that is the test split
+
+
 def augmentation(seed: int | None = None) -> keras.Sequential:
     """The Keras guide's augmentation: random horizontal flips and rotations up to 10%."""
     return keras.Sequential(
@@ -165,11 +210,13 @@ def augment(dataset: tf.data.Dataset, seed: int | None = None) -> tf.data.Datase
 
     Apply it after any ``cache()``: the random transformations then differ from epoch to
     epoch, while a cached augmentation would show the model the same images every epoch.
+    Batches are augmented one after the other (prefetch still overlaps this with training):
+    parallel calls would draw from the layers' random state in a varying order, and a seeded
+    run would no longer repeat.
     """
     layers = augmentation(seed)
     return dataset.map(
-        lambda images, labels: (layers(images, training=True), labels),
-        num_parallel_calls=tf.data.AUTOTUNE,
+        lambda images, labels: (layers(images, training=True), labels)
     ).prefetch(tf.data.AUTOTUNE)
 
 
@@ -259,9 +306,13 @@ def _batched(
     """Cache ``examples``, shuffle them each epoch if given a seed, then batch and prefetch.
 
     The shuffle comes after the cache, so that it draws a new order every epoch, and before
-    the batching, so that batches mix cats and dogs.
+    the batching, so that batches mix cats and dogs. The cache is filled here, by one full
+    read: with a cache still being filled, a read that stops part-way (``next(iter(...))``
+    to look at one batch) can leave the next read of the split truncated.
     """
     dataset = examples.cache()
+    for _ in dataset.batch(256):
+        pass
     if shuffle_seed is not None:
         buffer = int(examples.cardinality())
         dataset = dataset.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True)

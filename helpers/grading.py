@@ -120,19 +120,39 @@ def _expect_low_learning_rate(model, maximum: float) -> None:
         )
 
 
+def _expect_logit_output(model) -> None:
+    """Fail unless ``model`` ends in Dense(1) without an activation (it outputs a logit)."""
+    import keras
+
+    last = model.layers[-1]
+    activation = getattr(getattr(last, "activation", None), "__name__", None)
+    if not isinstance(last, keras.layers.Dense) or last.units != 1 or activation != "linear":
+        fail("the last layer is Dense(1) with no activation",
+             "Dense(1), activation linear (a logit)",
+             f"{type(last).__name__}, units={getattr(last, 'units', '?')}, "
+             f"activation={activation}",
+             "leave out activation=...: the loss turns logits into probabilities.")
+
+
 def _fit_changes(model, layer_name: str, x, y) -> int:
     """Train ``model`` one epoch on (x, y) and return how many of the layer's weights moved.
 
     Uses fit's default batch size, as the exercises do, so Keras reuses the training step it
-    already built rather than tracing a new one. The model's weights are restored afterwards,
-    so checking does not change the notebook.
+    already built rather than tracing a new one. The model's weights and the optimizer's
+    state are restored afterwards, so checking does not change the notebook.
     """
     layer = model.get_layer(layer_name)
+    optimizer = model.optimizer
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)  # as fit would: its state can be restored
     before_all = model.get_weights()
+    optimizer_before = [np.array(v.numpy(), copy=True) for v in optimizer.variables]
     before = snapshot(layer)
     model.fit(x, y, epochs=1, verbose=0)
     moved = changed_count(layer, before)
     model.set_weights(before_all)
+    for variable, value in zip(optimizer.variables, optimizer_before):
+        variable.assign(value)
     return moved
 
 
@@ -386,14 +406,7 @@ def check_logit_head(head, history, epochs: int) -> None:
     import keras
 
     _expect_layer(head, "head")
-    last = head.layers[-1]
-    activation = getattr(getattr(last, "activation", None), "__name__", None)
-    if not isinstance(last, keras.layers.Dense) or last.units != 1 or activation != "linear":
-        fail("the last layer is Dense(1) with no activation",
-             "Dense(1), activation linear (a logit)",
-             f"{type(last).__name__}, units={getattr(last, 'units', '?')}, "
-             f"activation={activation}",
-             "leave out activation=...: the loss below turns logits into probabilities.")
+    _expect_logit_output(head)
     loss = getattr(head, "loss", None)
     if not isinstance(loss, keras.losses.BinaryCrossentropy) or not loss.get_config().get(
             "from_logits"):
@@ -421,3 +434,112 @@ def check_ranking(ranking, best, results, key: str) -> None:
              [round(s, 3) for s in sorted(scores, reverse=True)][:4],
              [round(s, 3) for s in scores][:4],
              "sorted(..., reverse=True) puts the highest first.")
+
+
+# --- 06 fine-tuning ------------------------------------------------------------------
+
+
+def _calls_of(model, layer) -> list:
+    """The nodes (calls) of ``layer`` inside the functional ``model``."""
+    nodes = [node for depth in getattr(model, "_nodes_by_depth", {}).values() for node in depth]
+    return [node for node in nodes if node.operation is layer]
+
+
+@_check("a frozen base, called with training=False, between Rescaling and a logit head")
+def check_frozen_base_in_inference_mode(model, base, images, preprocess_input: Callable) -> None:
+    """Exercise 06.1: the guide's model: scaling inside, frozen base, training=False, logit.
+
+    Args:
+        images: a few raw images, values in [0, 255].
+        preprocess_input: the base's own preprocessing; the model must compute the same
+            input for the base.
+    """
+    import keras
+
+    _expect_layer(model, "model")
+    _expect_layer(base, "base")
+    if base.trainable or base.trainable_weights:
+        fail("the base is frozen", "base.trainable == False, 0 trainable weights in it",
+             f"base.trainable == {base.trainable}, "
+             f"{len(base.trainable_weights)} trainable weights",
+             "set base.trainable = False before building the model.")
+    calls = _calls_of(model, base)
+    if len(calls) != 1:
+        fail("`model` calls `base` once", "1 call", f"{len(calls)} calls",
+             "build `model` from `inputs` through x = base(x, training=False) to `outputs`.")
+    training = calls[0].arguments.kwargs.get("training")
+    if training is not False:
+        fail("the base is called with training=False", "base(x, training=False)",
+             f"base(x{'' if training is None else f', training={training}'})",
+             "pass training=False when calling the base: its BatchNormalization layers then "
+             "stay in inference mode, as the guide wants (notebook 04 shows why).")
+    base_input = keras.Model(model.input, calls[0].input_tensors[0])
+    found = np.asarray(base_input(images, training=False))
+    expected = np.asarray(preprocess_input(np.array(images, dtype="float32")))
+    if found.shape != expected.shape or not np.allclose(found, expected, atol=1e-3):
+        low, high = (float(found.min()), float(found.max())) if found.size else (0.0, 0.0)
+        fail("the model scales the pixels itself, as the base expects",
+             f"the base's input in [{expected.min():.0f}, {expected.max():.0f}]",
+             f"the base's input in [{low:.3g}, {high:.3g}]",
+             "put keras.layers.Rescaling(scale=1 / 127.5, offset=-1) between the inputs "
+             "and the base.")
+    _expect_logit_output(model)
+
+
+@_check("base unfrozen (BatchNormalization still frozen) and recompiled at a low learning rate")
+def check_unfrozen_for_fine_tuning(model, base, x, y, max_learning_rate: float) -> None:
+    """Exercise 06.2: base trainable, its BN layers frozen, recompiled so that fit trains it."""
+    import keras
+
+    _expect_layer(model, "model")
+    _expect_layer(base, "base")
+    if not base.trainable or not base.trainable_weights:
+        fail("the base is unfrozen", "base.trainable == True, with trainable weights",
+             f"base.trainable == {base.trainable}, {len(base.trainable_weights)} trainable weights",
+             "set base.trainable = True.")
+    trainable_bn = [layer.name for layer in base.layers
+                    if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+    if trainable_bn:
+        fail("BatchNormalization layers stay frozen", "0 trainable BatchNormalization layers",
+             _names(trainable_bn),
+             "after base.trainable = True, set trainable = False on every "
+             "keras.layers.BatchNormalization layer of the base (notebook 04).")
+    _expect_low_learning_rate(model, max_learning_rate)
+    if not _fit_changes(model, base.name, x, y):
+        fail("a fit after unfreezing changes the base", "its weights to change",
+             "0 weights changed",
+             "call model.compile(...) again after changing trainable.")
+
+
+@_check("fine-tuned with validation data, and accurate on the held-out test split")
+def check_fine_tuned(model, fine_history, validation, test, epochs: int,
+                     min_accuracy: float) -> None:
+    """Exercise 06.3: ``epochs`` epochs validated on ``validation``; test accuracy high enough.
+
+    The last epoch's ``val_loss`` must be the model's loss on ``validation`` now, which shows
+    that the test split was not used as validation data.
+    """
+    history = getattr(fine_history, "history", {})
+    trained = list(getattr(fine_history, "epoch", []))
+    if len(trained) != epochs or "val_loss" not in history:
+        fail("fine-tuning", f"{epochs} epochs with validation_data",
+             f"{len(trained)} epochs, validation {'yes' if 'val_loss' in history else 'no'}",
+             f"fine_history = model.fit(train_augmented, epochs={epochs}, "
+             "validation_data=splits.validation).")
+    validation_loss = model.evaluate(validation, verbose=0, return_dict=True)["loss"]
+    if not np.isclose(history["val_loss"][-1], validation_loss, rtol=1e-3, atol=1e-4):
+        fail("the validation data is the validation split",
+             f"last val_loss {validation_loss:.4f} (the model's loss on splits.validation)",
+             f"{history['val_loss'][-1]:.4f}",
+             "pass validation_data=splits.validation; keep splits.test unseen until the "
+             "final evaluation.")
+    predicted, actual = [], []
+    for images, labels in test:  # a logit above 0 means class 1
+        predicted.append(np.asarray(model(images, training=False)).reshape(-1) > 0)
+        actual.append(np.asarray(labels).reshape(-1) > 0.5)
+    accuracy = float(np.mean(np.concatenate(predicted) == np.concatenate(actual)))
+    if accuracy < min_accuracy:
+        fail("test accuracy of the fine-tuned model", f">= {min_accuracy:.0%}",
+             f"{accuracy:.1%}",
+             "train the head first, then unfreeze with BatchNormalization frozen and "
+             "fine-tune at the low learning rate.")

@@ -55,6 +55,24 @@ MISTAKES = {
         "ex3-answer": 'ranking = sorted(results, key=lambda result: result["val_accuracy"])\n'
                       "best = ranking[0]",
     },
+    "06-fine-tuning-cats-vs-dogs": {
+        # called the base without training=False
+        "ex1-answer": "base.trainable = False\n"
+                      "inputs = keras.Input(shape=(profile.image_size, profile.image_size, 3))\n"
+                      "x = keras.layers.Rescaling(scale=1 / 127.5, offset=-1)(inputs)\n"
+                      "x = base(x)\n"
+                      "x = keras.layers.GlobalAveragePooling2D()(x)\n"
+                      "x = keras.layers.Dropout(0.2)(x)\n"
+                      "model = keras.Model(inputs, keras.layers.Dense(1)(x))",
+        # unfroze (BatchNormalization kept frozen) but did not recompile
+        "ex2-answer": "base.trainable = True\n"
+                      "for layer in base.layers:\n"
+                      "    if isinstance(layer, keras.layers.BatchNormalization):\n"
+                      "        layer.trainable = False",
+        # validated on the test split, so the test score no longer measures unseen data
+        "ex3-answer": "fine_history = model.fit(train_augmented, epochs=profile.fine_tune_epochs,\n"
+                      "                         validation_data=splits.test, verbose=2)",
+    },
 }
 
 #: A learner who fakes the check instead of answering: a wrong answer, then the check

@@ -29,7 +29,8 @@ def test_full_profile_is_the_keras_guide_setup():
     full = config.PROFILES["full"]
     assert (full.base, full.dataset, full.image_size, full.batch_size) == (
         "xception", "tfds:cats_vs_dogs", 150, 64)
-    assert (full.head_epochs, full.fine_tune_epochs, full.fine_tune_learning_rate) == (2, 1, 1e-5)
+    assert (full.head_epochs, full.fine_tune_epochs) == (2, 1)
+    assert (full.head_learning_rate, full.fine_tune_learning_rate) == (1e-3, 1e-5)  # Adam()
 
 
 def test_every_profile_names_a_registered_base():

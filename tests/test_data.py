@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from conftest import MIRROR, needs_mirror
-from helpers import data
+from helpers import assets, data
 from helpers.config import PROFILES, Profile
 
 SIZE = 32  # small images keep the fake-data tests fast
@@ -203,4 +203,49 @@ def test_real_mirror_splits(isolated_assets, monkeypatch):
     images, labels = next(iter(splits.test))
     assert images.shape == (profile.batch_size, profile.image_size, profile.image_size, 3)
     assert labels.shape == (profile.batch_size,) and labels.dtype == "float32"
-    assert splits.train.element_spec[0].shape.as_list() == [None, 150, 150, 3]
+    assert splits.train.element_spec[0].shape.as_list() == [None, profile.image_size,
+                                                        profile.image_size, 3]
+
+
+def test_raw_examples_come_at_their_stored_size_cats_first(fake_mirror):
+    examples = data.raw_examples(quick_profile(), count=4)
+    assert [label for _, label in examples] == [0, 0, 1, 1]
+    assert all(image.shape == (20, 24, 3) and image.dtype == np.uint8 for image, _ in examples)
+
+
+def test_raw_examples_of_the_full_profile(monkeypatch):
+    with tfds.testing.mock_data(num_examples=20):
+        examples = data.raw_examples(PROFILES["full"], count=3)
+    assert sorted(label for _, label in examples) == [label for _, label in examples]
+    assert len(examples) == 3 and all(image.ndim == 3 for image, _ in examples)
+
+
+def test_example_image_file_is_the_first_dog_of_the_test_split(fake_mirror):
+    path = data.example_image_file(quick_profile())
+    assert path.name == "dog.2002.jpg"  # test = the second half of dog.2000-2003
+    data.load_cats_vs_dogs(quick_profile())
+    test_dogs = assets.cache_root() / "datasets" / "cats_and_dogs_filtered" / "test" / "dogs"
+    assert path.name == min(link.name for link in test_dogs.iterdir())
+
+
+def test_example_image_file_of_the_full_profile_is_a_jpeg(isolated_assets):
+    with tfds.testing.mock_data(num_examples=4):
+        path = data.example_image_file(PROFILES["full"])
+    with Image.open(path) as image:
+        assert image.format == "JPEG"
+
+
+def test_seeded_augmentation_repeats_exactly(fake_mirror):
+    validation = data.load_cats_vs_dogs(quick_profile(), batch_size=2).validation
+
+    def augmented_run():
+        return np.concatenate([images for images, _ in
+                               data.augment(validation, seed=3).as_numpy_iterator()])
+
+    assert np.array_equal(augmented_run(), augmented_run())
+
+
+def test_a_partial_read_does_not_truncate_the_next_one(fake_mirror):
+    splits = data.load_cats_vs_dogs(quick_profile(), batch_size=1)
+    next(iter(splits.validation))  # look at one batch, as a notebook does
+    assert sum(int(images.shape[0]) for images, _ in splits.validation) == 4

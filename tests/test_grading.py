@@ -246,3 +246,92 @@ def test_ranking():
                                          key="val_accuracy")
     assert "every entry" in feedback_of(grading.check_ranking, ranking[:2], ranking[0], results,
                                         key="val_accuracy")
+
+
+def scale_to_unit(images):
+    """The small bases' preprocessing here: [0, 255] to [-1, 1], like MobileNet's."""
+    return np.asarray(images) / 127.5 - 1
+
+
+def guide_model(base, training=False, rescale=True, activation=None):
+    """The Keras guide's classifier around ``base``, with the choices a learner can get wrong."""
+    inputs = keras.Input((4, 4, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs) if rescale else inputs
+    x = base(x, training=training) if training is not None else base(x)
+    x = keras.layers.Dropout(0.2)(keras.layers.Flatten()(x))
+    return keras.Model(inputs, keras.layers.Dense(1, activation=activation)(x))
+
+
+PIXELS = np.random.default_rng(2).uniform(0, 255, size=(8, 4, 4, 3)).astype("float32")
+BINARY = (np.arange(8) % 2).astype("float32")
+
+
+def test_frozen_base_in_inference_mode():
+    _, base = bn_model()
+    check = grading.check_frozen_base_in_inference_mode
+    assert "base.trainable = False" in feedback_of(check, guide_model(base), base, PIXELS,
+                                                   scale_to_unit)
+    base.trainable = False
+    check(guide_model(base), base, PIXELS, scale_to_unit)
+    assert "found:    base(x)\n" in feedback_of(check, guide_model(base, training=None), base,
+                                                PIXELS, scale_to_unit)
+    assert "training=True" in feedback_of(check, guide_model(base, training=True), base, PIXELS,
+                                          scale_to_unit)
+    assert "Rescaling" in feedback_of(check, guide_model(base, rescale=False), base, PIXELS,
+                                      scale_to_unit)
+    assert "no activation" in feedback_of(check, guide_model(base, activation="sigmoid"), base,
+                                          PIXELS, scale_to_unit)
+    other = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Dense(1)])
+    assert "1 call" in feedback_of(check, other, base, PIXELS, scale_to_unit)
+
+
+def compiled_guide_model(base, learning_rate):
+    model = guide_model(base)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    return model
+
+
+def test_unfrozen_for_fine_tuning():
+    _, base = bn_model()
+    base.trainable = False
+    model = compiled_guide_model(base, 1e-2)
+    model.fit(PIXELS, BINARY, verbose=0)
+    check = grading.check_unfrozen_for_fine_tuning
+    assert "base.trainable = True" in feedback_of(check, model, base, PIXELS, BINARY, 1e-5)
+    base.trainable = True
+    assert "BatchNormalization" in feedback_of(check, model, base, PIXELS, BINARY, 1e-5)
+    base.layers[-1].trainable = False
+    assert "found:    0.01" in feedback_of(check, model, base, PIXELS, BINARY, 1e-5)
+    model.compile(optimizer=keras.optimizers.Adam(1e-5),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    weights = model.get_weights()
+    check(model, base, PIXELS, BINARY, 1e-5)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
+    optimizer_state = [np.asarray(v) for v in model.optimizer.variables]
+    check(model, base, PIXELS, BINARY, 1e-5)
+    assert all(np.array_equal(a, np.asarray(b))
+               for a, b in zip(optimizer_state, model.optimizer.variables)), (
+        "a check must leave the optimizer as it found it")
+
+
+def test_fine_tuned():
+    import tensorflow as tf
+
+    _, base = bn_model()
+    model = compiled_guide_model(base, 1e-2)
+    rng = np.random.default_rng(3)
+    validation = tf.data.Dataset.from_tensor_slices(
+        (rng.uniform(0, 255, (8, 4, 4, 3)).astype("float32"), BINARY)).batch(4)
+    test = tf.data.Dataset.from_tensor_slices((PIXELS, BINARY)).batch(4)
+    check = grading.check_fine_tuned
+    history = model.fit(PIXELS, BINARY, epochs=2, validation_data=validation, verbose=0)
+    accuracy = float(np.mean((np.asarray(model(PIXELS)).ravel() > 0) == (BINARY > 0.5)))
+    check(model, history, validation, test, epochs=2, min_accuracy=accuracy)
+    assert f"{accuracy:.1%}" in feedback_of(check, model, history, validation, test, epochs=2,
+                                            min_accuracy=accuracy + 0.01)
+    assert "found:    2 epochs" in feedback_of(check, model, history, validation, test,
+                                              epochs=3, min_accuracy=0)
+    peeked = model.fit(PIXELS, BINARY, epochs=2, validation_data=test, verbose=0)
+    assert "splits.validation" in feedback_of(check, model, peeked, validation, test, epochs=2,
+                                              min_accuracy=0)

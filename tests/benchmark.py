@@ -1,0 +1,126 @@
+"""`make bench`: run every solution notebook and print the course's performance table.
+
+Each notebook runs in a fresh kernel, as a learner would run it top to bottom, and its wall
+time is measured (kernel start included). The speed and accuracy figures are the numbers the
+notebooks compute themselves: after notebooks 05 and 06 have run, one extra cell prints the
+variables named in ``MEASURED``. The table compares them with the course's quality bars. It is
+printed, never asserted: timings depend on the machine.
+
+Usage: ``COURSE_PROFILE=quick python tests/benchmark.py`` (``COURSE_ASSETS`` for offline).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKER = "BENCHMARK "
+
+#: Notebook -> names of the variables it computes that the table reports.
+MEASURED = {
+    "05-feature-extraction": ["total_images", "extraction_seconds", "cached_epoch",
+                              "end_to_end_epoch", "speedup", "probe_test", "best_test"],
+    "06-fine-tuning-cats-vs-dogs": ["images_per_second", "head_test_accuracy", "test_accuracy"],
+}
+
+#: Wall-time bars in seconds, for the notebooks that have one.
+TIME_BARS = {"05-feature-extraction": 180, "06-fine-tuning-cats-vs-dogs": 600}
+ACCURACY_BAR = 0.95
+
+
+def run_notebook(path: Path, names: list[str]) -> tuple[float, dict[str, float]]:
+    """Execute the notebook at ``path``; return its wall time and the variables ``names``."""
+    notebook = nbformat.read(path, as_version=4)
+    if names:
+        values = ", ".join(f"{name!r}: float({name})" for name in names)
+        notebook.cells.append(nbformat.v4.new_code_cell(
+            f"import json\nprint({MARKER!r} + json.dumps({{{values}}}))"))
+    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    if not names:
+        return seconds, {}
+    printed = "".join(output.get("text", "") for output in notebook.cells[-1].outputs)
+    return seconds, json.loads(printed.split(MARKER, 1)[1])
+
+
+def machine() -> str:
+    """CPU model, core count and accelerator, in one line."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        model = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                      if line.startswith("model name")), model)
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"{model}, {os.cpu_count()} cores, {len(gpus) or 'no'} GPU"
+
+
+def verdict(ok: bool) -> str:
+    return "meets the bar" if ok else "**misses the bar**"
+
+
+def table(times: dict[str, float], measured: dict[str, float]) -> list[str]:
+    """The Markdown table of measurements and bars."""
+    rows = [
+        ("feature extraction (frozen base, 05)",
+         f"{measured['total_images'] / measured['extraction_seconds']:.0f} images/s", ""),
+        ("head epoch on cached features (05)", f"{measured['cached_epoch']:.2f} s", ""),
+        ("end-to-end epoch, frozen base (05)", f"{measured['end_to_end_epoch']:.2f} s", ""),
+        ("ratio end-to-end / cached", f"{measured['speedup']:.0f}x", ""),
+        ("fine-tuning, whole model (06)", f"{measured['images_per_second']:.0f} images/s",
+         "validation passes included"),
+        ("test accuracy: linear probe on cached features (05)", f"{measured['probe_test']:.3f}",
+         ""),
+        ("test accuracy: best head of the search (05)", f"{measured['best_test']:.3f}", ""),
+        ("test accuracy: head only, before fine-tuning (06)",
+         f"{measured['head_test_accuracy']:.3f}", ""),
+        ("test accuracy: fine-tuned (06)", f"{measured['test_accuracy']:.3f}",
+         f">= {ACCURACY_BAR}: {verdict(measured['test_accuracy'] >= ACCURACY_BAR)}"),
+        ("fine-tuned minus linear probe",
+         f"{100 * (measured['test_accuracy'] - measured['probe_test']):+.1f} points", ""),
+    ]
+    for name, seconds in times.items():
+        bar = TIME_BARS.get(name)
+        rows.append((f"wall time {name}", f"{seconds:.0f} s",
+                     f"<= {bar} s: {verdict(seconds <= bar)}" if bar else ""))
+    rows.append(("wall time, all notebooks", f"{sum(times.values()):.0f} s", ""))
+    lines = ["| measure | value | bar |", "|---|---|---|"]
+    return lines + [f"| {name} | {value} | {bar} |" for name, value, bar in rows]
+
+
+def main() -> int:
+    import keras
+
+    from helpers import config
+
+    profile = config.load_profile()
+    paths = sorted(ROOT.glob("solutions/[0-9]*/*.ipynb"))
+    times: dict[str, float] = {}
+    measured: dict[str, float] = {}
+    for path in paths:
+        name = path.stem
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        times[name], values = run_notebook(path, MEASURED.get(name, []))
+        measured.update(values)
+    print(f"Benchmark, {date.today().isoformat()}: profile {profile.name!r} "
+          f"({profile.base}, {profile.image_size}x{profile.image_size}), Keras "
+          f"{keras.__version__}; {machine()}\n")
+    print("\n".join(table(times, measured)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
