@@ -106,6 +106,22 @@ def _names(names: list[str], limit: int = 4) -> str:
     return f"{len(names)} ({shown}{', ...' if len(names) > limit else ''})"
 
 
+def _expect_unfrozen(base) -> None:
+    """Fail unless ``base`` is trainable and has trainable weights."""
+    if not base.trainable or not base.trainable_weights:
+        fail("the base is unfrozen", "base.trainable == True, with trainable weights",
+             f"base.trainable == {base.trainable}, {len(base.trainable_weights)} trainable weights",
+             "set base.trainable = True to fine-tune it (then recompile).")
+
+
+def _trainable_batch_norm(base) -> list[str]:
+    """Names of the BatchNormalization layers of ``base`` that are trainable."""
+    import keras
+
+    return [layer.name for layer in base.layers
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+
+
 def _expect_low_learning_rate(model, maximum: float) -> None:
     """Fail unless ``model`` is compiled with a learning rate of at most ``maximum``."""
     optimizer = getattr(model, "optimizer", None)
@@ -300,10 +316,7 @@ def check_unfrozen_bn_inference(model, base, images) -> None:
     """
     _expect_layer(model, "model")
     _expect_layer(base, "base")
-    if not base.trainable or not base.trainable_weights:
-        fail("the base is unfrozen", "base.trainable == True, with trainable weights",
-             f"base.trainable == {base.trainable}, {len(base.trainable_weights)} trainable weights",
-             "set base.trainable = True to fine-tune it (then recompile).")
+    _expect_unfrozen(base)
     gap = float(np.max(np.abs(np.asarray(model(images, training=True))
                               - np.asarray(model(images, training=False)))))
     if gap > 1e-4:
@@ -326,7 +339,7 @@ def check_top_unfrozen_except_bn(base, n_top: int) -> None:
     _expect_layer(base, "base")
     top = base.layers[-n_top:]
     bn = keras.layers.BatchNormalization
-    wrong_bn = [layer.name for layer in base.layers if isinstance(layer, bn) and layer.trainable]
+    wrong_bn = _trainable_batch_norm(base)
     frozen_top = [layer.name for layer in top if not isinstance(layer, bn) and not layer.trainable]
     trained_low = [layer.name for layer in base.layers[:-n_top]
                    if layer.trainable and layer.weights]
@@ -489,16 +502,10 @@ def check_frozen_base_in_inference_mode(model, base, images, preprocess_input: C
 @_check("base unfrozen (BatchNormalization still frozen) and recompiled at a low learning rate")
 def check_unfrozen_for_fine_tuning(model, base, x, y, max_learning_rate: float) -> None:
     """Exercise 06.2: base trainable, its BN layers frozen, recompiled so that fit trains it."""
-    import keras
-
     _expect_layer(model, "model")
     _expect_layer(base, "base")
-    if not base.trainable or not base.trainable_weights:
-        fail("the base is unfrozen", "base.trainable == True, with trainable weights",
-             f"base.trainable == {base.trainable}, {len(base.trainable_weights)} trainable weights",
-             "set base.trainable = True.")
-    trainable_bn = [layer.name for layer in base.layers
-                    if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+    _expect_unfrozen(base)
+    trainable_bn = _trainable_batch_norm(base)
     if trainable_bn:
         fail("BatchNormalization layers stay frozen", "0 trainable BatchNormalization layers",
              _names(trainable_bn),

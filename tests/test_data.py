@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -245,7 +246,12 @@ def test_seeded_augmentation_repeats_exactly(fake_mirror):
     assert np.array_equal(augmented_run(), augmented_run())
 
 
-def test_a_partial_read_does_not_truncate_the_next_one(fake_mirror):
+def test_splits_are_cached_in_full_when_loaded(fake_mirror):
+    """Loading reads every image once, so a later read (whole, or stopped part-way to look at
+    one batch) never touches the files and cannot find a half-filled cache."""
     splits = data.load_cats_vs_dogs(quick_profile(), batch_size=1)
-    next(iter(splits.validation))  # look at one batch, as a notebook does
-    assert sum(int(images.shape[0]) for images, _ in splits.validation) == 4
+    shutil.rmtree(assets.cache_root() / "datasets")  # the links every split reads through
+    next(iter(splits.validation))
+    counts = {name: sum(int(images.shape[0]) for images, _ in getattr(splits, name))
+              for name in ("train", "validation", "test")}
+    assert counts == splits.sizes
