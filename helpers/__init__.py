@@ -5,6 +5,7 @@
 * :mod:`helpers.data`: cats vs dogs splits, augmentation, raw examples.
 * :mod:`helpers.models`: the pretrained bases and their input sizes.
 * :mod:`helpers.plots`: image grids, training curves, confusion matrix.
+* :mod:`helpers.stats`: confidence intervals for an accuracy and for a difference of two.
 * :mod:`helpers.grading`: the checks behind the notebooks' test cells.
 
 Importing this package imports TensorFlow with its C++ start-up messages (no CUDA driver

@@ -126,7 +126,7 @@ def _expect_low_learning_rate(model, maximum: float) -> None:
     """Fail unless ``model`` is compiled with a learning rate of at most ``maximum``."""
     optimizer = getattr(model, "optimizer", None)
     rate = None if optimizer is None else float(np.asarray(optimizer.learning_rate))
-    if rate is None or rate > maximum:
+    if rate is None or rate > maximum * (1 + 1e-6):  # the rate is stored as float32
         fail(
             "fine-tuning uses a low learning rate, set by compiling again",
             f"learning rate <= {maximum:g}",
@@ -148,6 +148,36 @@ def _expect_logit_output(model) -> None:
              f"{type(last).__name__}, units={getattr(last, 'units', '?')}, "
              f"activation={activation}",
              "leave out activation=...: the loss turns logits into probabilities.")
+
+
+def _compiled_metrics(model) -> list:
+    """The metric objects ``model`` was compiled with (built by its first fit or evaluate)."""
+    compiled = getattr(model, "_compile_metrics", None)
+    return list(getattr(compiled, "metrics", []) or []) if compiled is not None else []
+
+
+def _expect_logit_accuracy(model) -> None:
+    """Fail unless every binary accuracy metric of ``model`` thresholds logits at 0.
+
+    ``metrics=["accuracy"]`` and ``BinaryAccuracy()`` both threshold at 0.5, which is right
+    for probabilities; on logits it counts a logit between 0 and 0.5 as class 0.
+    """
+    import keras
+
+    accuracies = [metric for metric in _compiled_metrics(model)
+                  if isinstance(metric, keras.metrics.BinaryAccuracy)]
+    if not accuracies:
+        fail("the head reports accuracy on logits",
+             "metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)]",
+             "no BinaryAccuracy metric (or the model was never fit)",
+             "compile(..., metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)]), then fit.")
+    thresholds = sorted({float(metric.threshold) for metric in accuracies})
+    if thresholds != [0.0]:
+        fail("the accuracy metric's threshold matches a logit output",
+             "BinaryAccuracy(threshold=0.0): a logit above 0 means class 1",
+             f"threshold {', '.join(f'{t:g}' for t in thresholds)}",
+             "'accuracy' and BinaryAccuracy() threshold at 0.5, which suits probabilities: "
+             "on logits, pass keras.metrics.BinaryAccuracy(threshold=0.0).")
 
 
 def _fit_changes(model, layer_name: str, x, y) -> int:
@@ -217,19 +247,31 @@ def check_frozen_during_fit(model, encoder_before: Sequence[np.ndarray],
 # --- 02 recursive freezing -------------------------------------------------------
 
 
-@_check("the first layers frozen, the rest trainable")
-def check_frozen_up_to(base, n_frozen: int) -> None:
-    """Exercise 02.1: ``base.layers[:n_frozen]`` frozen, the rest trainable, base trainable."""
+@_check("the named layer and every layer below it frozen, the layers above it trainable")
+def check_frozen_through(base, last_frozen: str) -> None:
+    """Exercise 02.1: layers up to and including ``last_frozen`` frozen, all later trainable.
+
+    The cut is found from the layer's name, here and in the learner's answer: layer indices
+    change between Keras versions (InceptionV3's historical 172 now splits a convolution
+    from its BatchNormalization), names of the block boundaries do not.
+    """
     _expect_layer(base, "base")
-    still_trainable = _trainable_layers(base.layers[:n_frozen])
-    still_frozen = _frozen_layers(base.layers[n_frozen:])
+    names = [layer.name for layer in base.layers]
+    if last_frozen not in names:
+        fail("the named layer exists", last_frozen, "no layer of that name",
+             "print [layer.name for layer in base.layers] to see the names.")
+    cut = names.index(last_frozen) + 1
+    still_trainable = _trainable_layers(base.layers[:cut])
+    still_frozen = _frozen_layers(base.layers[cut:])
     if still_trainable or still_frozen:
         fail(
-            f"layers[:{n_frozen}] frozen and layers[{n_frozen}:] trainable",
-            "0 exceptions",
-            f"trainable among the first {n_frozen}: {_names(still_trainable)}; "
-            f"frozen among the rest: {_names(still_frozen)}",
-            "slice base.layers at the index: layers[:n] are the first n layers.",
+            f"layers up to {last_frozen!r} (index {cut - 1}) frozen, every later layer trainable",
+            f"{cut} frozen, {len(names) - cut} trainable",
+            f"trainable up to it: {_names(still_trainable)}; "
+            f"frozen after it: {_names(still_frozen)}",
+            f"compute the cut from the name: names.index({last_frozen!r}) + 1, then freeze "
+            "base.layers[:cut]. A layer count copied from an older Keras (such as 172) no "
+            "longer falls on a block boundary.",
         )
     if not base.trainable or not base.trainable_weights:
         fail(
@@ -238,7 +280,7 @@ def check_frozen_up_to(base, n_frozen: int) -> None:
             f"base.trainable == {base.trainable}, "
             f"{len(base.trainable_weights)} trainable weights",
             "a model with trainable=False hides every inner layer's weights, whatever the "
-            "inner flags say: set base.trainable = True first, then freeze the first layers.",
+            "inner flags say: set base.trainable = True first, then freeze the lower layers.",
         )
 
 
@@ -344,13 +386,18 @@ def check_top_unfrozen_except_bn(base, n_top: int) -> None:
     trained_low = [layer.name for layer in base.layers[:-n_top]
                    if layer.trainable and layer.weights]
     if wrong_bn or frozen_top or trained_low or not base.trainable:
+        if not base.trainable:
+            hint = ("set top_base.trainable = True first: a frozen model hides every layer "
+                    "inside it; then freeze the lower layers and the BatchNormalization ones.")
+        else:
+            hint = (f"loop over base.layers[-{n_top}:] and set trainable = True only when the "
+                    "layer is not a keras.layers.BatchNormalization; freeze the layers below.")
         fail(
             f"the last {n_top} layers trainable except BatchNormalization, the rest frozen",
             "no trainable BatchNormalization, no frozen top layer, no trainable lower layer",
             f"trainable BN: {_names(wrong_bn)}; frozen top: {_names(frozen_top)}; "
             f"trainable lower: {_names(trained_low)}; base.trainable == {base.trainable}",
-            "loop over base.layers[-n:] and set trainable = True only when the layer is "
-            "not a keras.layers.BatchNormalization.",
+            hint,
         )
 
 
@@ -396,9 +443,13 @@ def check_extract_features(extract_features: Callable, feature_extractor, datase
              f"{type(result).__name__}", "end the function with `return features, labels`.")
     features, labels = (np.asarray(part) for part in result)
     if features.shape != reference.shape or labels.shape != reference_labels.shape:
+        if features.ndim > reference.ndim:
+            hint = ("these look like the base's feature maps: call feature_extractor (which "
+                    "scales the pixels and pools) rather than base, on each batch.")
+        else:
+            hint = "concatenate the per-batch arrays with np.concatenate."
         fail("shapes of features and labels", f"{reference.shape} and {reference_labels.shape}",
-             f"{features.shape} and {labels.shape}",
-             "concatenate the per-batch arrays with np.concatenate.")
+             f"{features.shape} and {labels.shape}", hint)
     distances = np.linalg.norm(features[:, None, :] - reference[None, :, :], axis=-1)
     nearest = distances.argmin(axis=1)
     if not np.allclose(features, reference[nearest], atol=1e-3):
@@ -425,6 +476,7 @@ def check_logit_head(head, history, epochs: int) -> None:
             "from_logits"):
         fail("the loss", "keras.losses.BinaryCrossentropy(from_logits=True)", repr(loss),
              "compile(loss=keras.losses.BinaryCrossentropy(from_logits=True), ...).")
+    _expect_logit_accuracy(head)
     trained = list(getattr(history, "epoch", []))
     if trained != list(range(epochs)) or "val_loss" not in getattr(history, "history", {}):
         fail("training", f"{epochs} epochs with validation_data",
@@ -484,8 +536,10 @@ def check_frozen_base_in_inference_mode(model, base, images, preprocess_input: C
     if training is not False:
         fail("the base is called with training=False", "base(x, training=False)",
              f"base(x{'' if training is None else f', training={training}'})",
-             "pass training=False when calling the base: its BatchNormalization layers then "
-             "stay in inference mode, as the guide wants (notebook 04 shows why).")
+             "call the base as the guide does, base(x, training=False): while the base is "
+             "frozen its BatchNormalization layers run in inference mode. After unfreezing, "
+             "your Keras may let fit's training=True override it (notebook 04 measured "
+             "yours), which is why exercise 2 freezes the BatchNormalization layers.")
     base_input = keras.Model(model.input, calls[0].input_tensors[0])
     found = np.asarray(base_input(images, training=False))
     expected = np.asarray(preprocess_input(np.array(images, dtype="float32")))
@@ -518,26 +572,66 @@ def check_unfrozen_for_fine_tuning(model, base, x, y, max_learning_rate: float) 
              "call model.compile(...) again after changing trainable.")
 
 
-@_check("fine-tuned with validation data, and accurate on the held-out test split")
-def check_fine_tuned(model, fine_history, validation, test, epochs: int,
-                     min_accuracy: float) -> None:
-    """Exercise 06.3: ``epochs`` epochs validated on ``validation``; test accuracy high enough.
+def _moved_weights(model, weights_before: Sequence[np.ndarray], among) -> tuple[int, int]:
+    """(moved, total) of the variables ``among`` whose values differ from ``weights_before``.
 
-    The last epoch's ``val_loss`` must be the model's loss on ``validation`` now, which shows
-    that the test split was not used as validation data.
+    ``weights_before`` is ``model.get_weights()`` as it was, in the order of ``model.weights``.
     """
+    current = model.weights
+    if len(weights_before) != len(current):
+        fail("the weights kept before fine-tuning belong to this model",
+             f"{len(current)} arrays, as model.get_weights() gives",
+             f"{len(weights_before)} arrays",
+             "keep head_weights = model.get_weights() right after training the head.")
+    wanted = {id(variable) for variable in among}
+    pairs = [(before, variable) for before, variable in zip(weights_before, current)
+             if id(variable) in wanted]
+    moved = sum(not np.array_equal(before, variable.numpy()) for before, variable in pairs)
+    return moved, len(pairs)
+
+
+@_check("fine-tuned: the base moved at a low learning rate, validated on the validation split")
+def check_fine_tuned(model, base, fine_history, head_weights: Sequence[np.ndarray], validation,
+                     test, max_learning_rate: float, min_accuracy: float) -> None:
+    """Exercise 06.3: the base itself was trained, gently, and validated on ``validation``.
+
+    * Fine-tuning happened: most of the base's trainable weights differ from their values
+      after head training (``head_weights``, from ``model.get_weights()``).
+    * At a low learning rate: the model's optimizer runs at ``max_learning_rate`` or less.
+    * Validated on the validation split: the model's loss on ``validation`` now equals the
+      ``val_loss`` of one of the recorded epochs. That holds for the last epoch, and for
+      the best one when ``EarlyStopping(restore_best_weights=True)`` or a checkpoint put its
+      weights back; it fails when another split was passed as ``validation_data``.
+    * Not damaged: test accuracy at least ``min_accuracy``. The head alone may already clear
+      it; it guards against a fine-tune that wrecked the model, not for the lesson itself.
+    """
+    import keras
+
+    _expect_layer(model, "model")
+    _expect_layer(base, "base")
     history = getattr(fine_history, "history", {})
-    trained = list(getattr(fine_history, "epoch", []))
-    if len(trained) != epochs or "val_loss" not in history:
-        fail("fine-tuning", f"{epochs} epochs with validation_data",
-             f"{len(trained)} epochs, validation {'yes' if 'val_loss' in history else 'no'}",
-             f"fine_history = model.fit(train_augmented, epochs={epochs}, "
-             "validation_data=splits.validation).")
+    val_losses = [float(value) for value in history.get("val_loss", [])]
+    if not val_losses:
+        fail("fine-tuning with validation data", "a History with val_loss for each epoch",
+             f"{len(getattr(fine_history, 'epoch', []))} epochs, no val_loss",
+             "fine_history = model.fit(train_augmented, epochs=..., "
+             "validation_data=splits.validation, callbacks=[early_stopping]).")
+    bn = keras.layers.BatchNormalization
+    tunable = [w for layer in base.layers if not isinstance(layer, bn) for w in layer.weights]
+    moved, total = _moved_weights(model, head_weights, tunable)
+    if total == 0 or moved < total / 2:
+        fail("fine-tuning changed the base",
+             "most of the base's weights outside BatchNormalization changed",
+             f"{moved} of {total} changed since the head was trained",
+             "unfreeze the base (exercise 2), recompile, then fit: a fit on a frozen or "
+             "not-recompiled base trains the head alone.")
+    _expect_low_learning_rate(model, max_learning_rate)
     validation_loss = model.evaluate(validation, verbose=0, return_dict=True)["loss"]
-    if not np.isclose(history["val_loss"][-1], validation_loss, rtol=1e-3, atol=1e-4):
+    if not any(np.isclose(loss, validation_loss, rtol=1e-3, atol=1e-4) for loss in val_losses):
         fail("the validation data is the validation split",
-             f"last val_loss {validation_loss:.4f} (the model's loss on splits.validation)",
-             f"{history['val_loss'][-1]:.4f}",
+             f"one epoch's val_loss equal to {validation_loss:.4f}, the model's loss on "
+             "splits.validation",
+             "val_loss " + ", ".join(f"{loss:.4f}" for loss in val_losses),
              "pass validation_data=splits.validation; keep splits.test unseen until the "
              "final evaluation.")
     predicted, actual = [], []
@@ -546,7 +640,7 @@ def check_fine_tuned(model, fine_history, validation, test, epochs: int,
         actual.append(np.asarray(labels).reshape(-1) > 0.5)
     accuracy = float(np.mean(np.concatenate(predicted) == np.concatenate(actual)))
     if accuracy < min_accuracy:
-        fail("test accuracy of the fine-tuned model", f">= {min_accuracy:.0%}",
-             f"{accuracy:.1%}",
+        fail("fine-tuning kept the model accurate on the held-out test split",
+             f">= {min_accuracy:.0%}", f"{accuracy:.1%}",
              "train the head first, then unfreeze with BatchNormalization frozen and "
-             "fine-tune at the low learning rate.")
+             "fine-tune at the low learning rate: large steps wreck the pretrained weights.")

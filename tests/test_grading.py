@@ -62,17 +62,23 @@ def test_frozen_during_fit():
         grading.check_frozen_during_fit, model, before["encoder"], before["classifier"])
 
 
-def test_frozen_up_to_explains_the_outer_flag():
+def test_frozen_through_a_named_layer():
     base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    cut = [layer.name for layer in base.layers].index("block_12_add") + 1
     base.trainable = False
-    for layer in base.layers[100:]:
+    for layer in base.layers[cut:]:
         layer.trainable = True
-    assert "base.trainable = True first" in feedback_of(grading.check_frozen_up_to, base, 100)
+    assert "base.trainable = True first" in feedback_of(grading.check_frozen_through, base,
+                                                        "block_12_add")
     base.trainable = True
-    for layer in base.layers[:100]:
+    for layer in base.layers[:cut]:
         layer.trainable = False
-    grading.check_frozen_up_to(base, 100)
-    assert "frozen among the rest" in feedback_of(grading.check_frozen_up_to, base, 99)
+    grading.check_frozen_through(base, "block_12_add")
+    # a cut one layer too high: an index copied from elsewhere, not found by name
+    base.layers[cut - 1].trainable = True
+    text = feedback_of(grading.check_frozen_through, base, "block_12_add")
+    assert "trainable up to it: 1 (block_12_add)" in text and "names.index" in text
+    assert "no layer of that name" in feedback_of(grading.check_frozen_through, base, "mixed8")
 
 
 def test_unfrozen_from_catches_a_name_prefix():
@@ -159,6 +165,9 @@ def test_top_unfrozen_except_bn():
     for layer in base.layers[-20:]:
         layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
     grading.check_top_unfrozen_except_bn(base, 20)
+    base.trainable = False
+    assert "top_base.trainable = True first" in feedback_of(
+        grading.check_top_unfrozen_except_bn, base, 20)
 
 
 def test_reload_restores_a_check_a_learner_replaced():
@@ -218,19 +227,33 @@ def test_extract_features_catches_labels_read_in_a_second_pass():
     assert "a tuple of two arrays" in feedback_of(
         grading.check_extract_features, lambda d: None, extractor, tiny_dataset())
 
+    def feature_maps(dataset):  # called the base, not the extractor that pools
+        pairs = [(np.asarray(x), np.asarray(y)) for x, y in dataset]
+        return np.concatenate([f for f, _ in pairs]), np.concatenate([y for _, y in pairs])
+
+    assert "call feature_extractor" in feedback_of(grading.check_extract_features, feature_maps,
+                                                   extractor, tiny_dataset())
+
 
 def test_logit_head():
     features = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
     labels = (features[:, 0] > 0).astype("float32")
 
-    def trained(activation=None, from_logits=True, epochs=2):
+    def trained(activation=None, from_logits=True, epochs=2,
+                metrics=(keras.metrics.BinaryAccuracy(threshold=0.0),)):
         head = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation=activation)])
-        head.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(from_logits=from_logits))
+        head.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(from_logits=from_logits),
+                     metrics=list(metrics))
         history = head.fit(features, labels, epochs=epochs, validation_data=(features, labels),
                            verbose=0)
         return head, history
 
     grading.check_logit_head(*trained(), epochs=2)
+    for at_half in ["accuracy", keras.metrics.BinaryAccuracy()]:
+        text = feedback_of(grading.check_logit_head, *trained(metrics=[at_half]), epochs=2)
+        assert "found:    threshold 0.5" in text and "threshold=0.0" in text
+    assert "no BinaryAccuracy" in feedback_of(grading.check_logit_head, *trained(metrics=()),
+                                              epochs=2)
     assert "no activation" in feedback_of(grading.check_logit_head, *trained("sigmoid"), epochs=2)
     assert "from_logits=True" in feedback_of(grading.check_logit_head, *trained(from_logits=False),
                                              epochs=2)
@@ -315,23 +338,64 @@ def test_unfrozen_for_fine_tuning():
         "a check must leave the optimizer as it found it")
 
 
-def test_fine_tuned():
+def fine_tuning_setup():
+    """A guide model whose head was trained on a frozen base, then unfrozen and recompiled.
+
+    Returns the model, its base, the weights after head training and (validation, test).
+    """
     import tensorflow as tf
 
     _, base = bn_model()
+    base.trainable = False
     model = compiled_guide_model(base, 1e-2)
+    model.fit(PIXELS, BINARY, epochs=2, verbose=0)
+    head_weights = model.get_weights()
+    base.trainable = True
+    base.layers[-1].trainable = False  # BatchNormalization stays frozen
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True))
     rng = np.random.default_rng(3)
     validation = tf.data.Dataset.from_tensor_slices(
         (rng.uniform(0, 255, (8, 4, 4, 3)).astype("float32"), BINARY)).batch(4)
     test = tf.data.Dataset.from_tensor_slices((PIXELS, BINARY)).batch(4)
+    return model, base, head_weights, (validation, test)
+
+
+def test_fine_tuned_accepts_early_stopping_with_the_best_epoch_restored():
+    model, base, head_weights, (validation, test) = fine_tuning_setup()
+    stop = keras.callbacks.EarlyStopping(patience=1, restore_best_weights=True)
+    history = model.fit(PIXELS, BINARY, epochs=6, validation_data=validation, callbacks=[stop],
+                        verbose=0)
+    final = model.evaluate(validation, verbose=0)
+    assert not np.isclose(history.history["val_loss"][-1], final) or len(history.epoch) == 6
+    grading.check_fine_tuned(model, base, history, head_weights, validation, test,
+                             max_learning_rate=1e-3, min_accuracy=0)
+
+
+def test_fine_tuned_catches_each_shortcut():
     check = grading.check_fine_tuned
+    model, base, head_weights, (validation, test) = fine_tuning_setup()
     history = model.fit(PIXELS, BINARY, epochs=2, validation_data=validation, verbose=0)
     accuracy = float(np.mean((np.asarray(model(PIXELS)).ravel() > 0) == (BINARY > 0.5)))
-    check(model, history, validation, test, epochs=2, min_accuracy=accuracy)
-    assert f"{accuracy:.1%}" in feedback_of(check, model, history, validation, test, epochs=2,
-                                            min_accuracy=accuracy + 0.01)
-    assert "found:    2 epochs" in feedback_of(check, model, history, validation, test,
-                                              epochs=3, min_accuracy=0)
+    check(model, base, history, head_weights, validation, test, 1e-3, accuracy)
+    assert f"{accuracy:.1%}" in feedback_of(check, model, base, history, head_weights,
+                                            validation, test, 1e-3, accuracy + 0.01)
+    assert "found:    0.001" in feedback_of(check, model, base, history, head_weights,
+                                            validation, test, 1e-5, 0)
+    # the test split as validation data
+    model, base, head_weights, (validation, test) = fine_tuning_setup()
     peeked = model.fit(PIXELS, BINARY, epochs=2, validation_data=test, verbose=0)
-    assert "splits.validation" in feedback_of(check, model, peeked, validation, test, epochs=2,
-                                              min_accuracy=0)
+    assert "splits.validation" in feedback_of(check, model, base, peeked, head_weights,
+                                              validation, test, 1e-3, 0)
+    # fine-tuning skipped: the base frozen again (or never recompiled), only the head trains
+    model, base, head_weights, (validation, test) = fine_tuning_setup()
+    base.trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    head_only = model.fit(PIXELS, BINARY, epochs=2, validation_data=validation, verbose=0)
+    assert "0 of 2 changed" in feedback_of(check, model, base, head_only, head_weights,
+                                           validation, test, 1e-3, 0)
+    assert "no val_loss" in feedback_of(check, model, base, model.fit(PIXELS, BINARY, verbose=0),
+                                        head_weights, validation, test, 1e-3, 0)
+    assert "arrays" in feedback_of(check, model, base, head_only, head_weights[:-1],
+                                   validation, test, 1e-3, 0)

@@ -1,0 +1,82 @@
+"""How sure a measured accuracy, or a difference of two, is: confidence intervals.
+
+Test and validation splits here hold a few hundred images, so one image moves an accuracy by
+a fraction of a point. Before a notebook says "A beats B", it checks that the difference is
+larger than what the luck of the draw of images can explain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with its confidence interval: ``estimate`` in [``low``, ``high``]."""
+
+    estimate: float
+    low: float
+    high: float
+    n: int
+
+    def excludes_zero(self) -> bool:
+        """Whether the interval lies wholly above or wholly below 0."""
+        return self.low > 0 or self.high < 0
+
+    def __str__(self) -> str:
+        return (f"{100 * self.estimate:+.1f} points, 95% interval "
+                f"[{100 * self.low:+.1f}, {100 * self.high:+.1f}] on {self.n} images")
+
+
+def _z(confidence: float) -> float:
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def _as_correct(correct) -> np.ndarray:
+    values = np.asarray(correct, dtype=bool).reshape(-1)
+    if values.size == 0:
+        raise ValueError("no predictions to measure: the array of right/wrong answers is empty")
+    return values
+
+
+def accuracy_interval(correct, confidence: float = 0.95) -> Interval:
+    """Accuracy of one model and its Wilson score interval.
+
+    Args:
+        correct: one True (right) or False (wrong) per image.
+        confidence: coverage of the interval.
+    """
+    values = _as_correct(correct)
+    n, z = values.size, _z(confidence)
+    p = float(values.mean())
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Interval(p, float(centre - half), float(centre + half), n)
+
+
+def paired_difference(correct_a, correct_b, confidence: float = 0.95) -> Interval:
+    """Accuracy of model A minus that of model B on the same images, with its interval.
+
+    The two models answered the same images, so the per-image differences (+1, 0 or -1) are
+    what varies: the interval is the normal one for their mean. Images both models get
+    right, or both get wrong, say nothing about which model is better.
+
+    Args:
+        correct_a, correct_b: one True/False per image, in the same image order.
+        confidence: coverage of the interval.
+
+    Raises:
+        ValueError: the two arrays do not have one answer per image each.
+    """
+    a, b = _as_correct(correct_a), _as_correct(correct_b)
+    if a.shape != b.shape:
+        raise ValueError(f"the two models answered {a.size} and {b.size} images: compare "
+                         "them on the same images, in the same order")
+    differences = a.astype(float) - b.astype(float)
+    n = differences.size
+    mean = float(differences.mean())
+    half = _z(confidence) * float(differences.std()) / np.sqrt(n)
+    return Interval(mean, mean - half, mean + half, n)

@@ -1,0 +1,42 @@
+"""Confidence intervals for accuracies and paired differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import stats
+
+
+def test_accuracy_interval_is_the_wilson_interval():
+    interval = stats.accuracy_interval([True] * 95 + [False] * 5)
+    assert interval.estimate == pytest.approx(0.95)
+    # Wilson 95% interval for 95/100: [0.888, 0.978]
+    assert interval.low == pytest.approx(0.8883, abs=1e-3)
+    assert interval.high == pytest.approx(0.9785, abs=1e-3)
+    perfect = stats.accuracy_interval(np.ones(20, dtype=bool))
+    assert perfect.high == pytest.approx(1.0) and perfect.low < 1.0
+
+
+def test_paired_difference_counts_only_the_images_the_models_disagree_on():
+    a = np.array([True] * 90 + [True] * 6 + [False] * 4)
+    b = np.array([True] * 90 + [False] * 6 + [True] * 4)
+    difference = stats.paired_difference(a, b)
+    assert difference.estimate == pytest.approx(0.02)
+    assert difference.low < 0 < difference.high and not difference.excludes_zero()
+    assert "+2.0 points" in str(difference) and "100 images" in str(difference)
+    clear = stats.paired_difference(np.ones(500, bool), np.r_[np.ones(450), np.zeros(50)])
+    assert clear.excludes_zero() and clear.low > 0.07
+
+
+def test_identical_answers_give_a_zero_width_interval():
+    same = np.arange(50) % 3 == 0
+    difference = stats.paired_difference(same, same)
+    assert (difference.estimate, difference.low, difference.high) == (0.0, 0.0, 0.0)
+
+
+def test_mismatched_or_empty_answers_are_clear_errors():
+    with pytest.raises(ValueError, match="same images"):
+        stats.paired_difference([True, False], [True])
+    with pytest.raises(ValueError, match="empty"):
+        stats.accuracy_interval([])
