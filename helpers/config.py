@@ -4,9 +4,12 @@
   ``cats_vs_dogs``), for a machine with a GPU and internet.
 * ``quick``: MobileNet v1 (alpha 0.25) on ``cats_and_dogs_filtered``: real images and real
   ImageNet weights, minutes on a laptop CPU, and it runs offline from the course mirror.
+* ``smoke``: ``quick`` shrunk (96x96, a few hundred images, 2 epochs a phase) for the test
+  suite's nbgrader round trip, which executes each notebook once per graded submission.
+  Its accuracies mean nothing; it is only ever chosen by name.
 
-``COURSE_PROFILE=full|quick`` chooses; otherwise ``full`` when TensorFlow sees a GPU, else
-``quick``.
+``COURSE_PROFILE=full|quick|smoke`` chooses; otherwise ``full`` when TensorFlow sees a GPU,
+else ``quick``.
 """
 
 from __future__ import annotations
@@ -33,9 +36,11 @@ class Profile:
         head_learning_rate: Adam learning rate for training the head.
         fine_tune_epochs: epochs to fine-tune after unfreezing.
         fine_tune_learning_rate: Adam learning rate for fine-tuning.
-        min_test_accuracy: test accuracy the fine-tuned model must reach (notebook 06's
-            exercise).
+        min_test_accuracy: test accuracy below which notebook 06's check says fine-tuning
+            damaged the model (a guard: the head alone may already reach it).
         seed: passed to ``keras.utils.set_random_seed``.
+        images_per_split: if set, each split is cut to this many images (a seeded,
+            class-mixed draw); ``None`` keeps every image.
     """
 
     name: str
@@ -49,6 +54,7 @@ class Profile:
     fine_tune_learning_rate: float = 1e-5
     min_test_accuracy: float = 0.95
     seed: int = 1337
+    images_per_split: int | None = None
 
     def describe(self) -> str:
         """One line for the top of a notebook (no paths, so stored outputs stay portable)."""
@@ -61,6 +67,8 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
+    # The Keras guide's exact run: batch 64, the head 2 epochs at Adam's default 1e-3, then
+    # fine-tuning 1 epoch at 1e-5.
     "full": Profile(
         name="full",
         base="xception",
@@ -76,10 +84,27 @@ PROFILES: dict[str, Profile] = {
         dataset="cats_and_dogs_filtered",
         image_size=224,
         batch_size=32,
+        # 2,000 training images instead of the guide's ~9,300, so more epochs for each phase,
+        # and a head learning rate 10x the guide's (trial runs in the README: at 1e-3 the head
+        # reached only 92.8% test accuracy in 5 epochs). Fine-tuning at the guide's 1e-5, up
+        # to 5 epochs, with EarlyStopping keeping the best one.
         head_epochs=5,
         fine_tune_epochs=5,
-        head_learning_rate=1e-2,  # 5 epochs instead of the guide's 20: larger steps
+        head_learning_rate=1e-2,
         min_test_accuracy=0.93,
+    ),
+    # The test suite's round trip: the same code paths and checks as quick, on little data.
+    "smoke": Profile(
+        name="smoke",
+        base="mobilenet_v1_025",
+        dataset="cats_and_dogs_filtered",
+        image_size=96,
+        batch_size=32,
+        head_epochs=2,
+        fine_tune_epochs=2,
+        head_learning_rate=1e-2,
+        min_test_accuracy=0.6,
+        images_per_split=320,
     ),
 }
 

@@ -139,6 +139,9 @@ def load_cats_vs_dogs(profile: Profile, batch_size: int | None = None) -> Splits
             f"profile {profile.name!r} uses dataset {profile.dataset!r}; load_cats_vs_dogs "
             f"knows 'tfds:cats_vs_dogs' and 'cats_and_dogs_filtered'"
         )
+    if profile.images_per_split:
+        examples = {name: _subset(dataset, profile.images_per_split, profile.seed)
+                    for name, dataset in examples.items()}
     batch_size = batch_size or profile.batch_size
     sizes = {name: int(dataset.cardinality()) for name, dataset in examples.items()}
     return Splits(
@@ -298,6 +301,18 @@ def _image_folder_dataset(folder: Path, image_size: int) -> tf.data.Dataset:
         verbose=False,
     )
     return dataset.map(lambda image, label: (image, tf.cast(label, tf.float32)))
+
+
+def _subset(examples: tf.data.Dataset, count: int, seed: int) -> tf.data.Dataset:
+    """``count`` examples drawn from all of ``examples`` (seeded, the same draw every read).
+
+    The shuffle spans the whole split, so a split stored class by class (all cats, then all
+    dogs) still gives both classes.
+    """
+    total = int(examples.cardinality())
+    buffer = total if total > 0 else 10_000
+    shuffled = examples.shuffle(buffer, seed=seed, reshuffle_each_iteration=False)
+    return shuffled.take(count)
 
 
 def _batched(

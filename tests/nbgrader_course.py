@@ -23,9 +23,13 @@ def make_course(root: Path) -> Path:
     return root
 
 
-def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run an nbgrader command in ``course`` (with the venv's tools, alembic, on PATH)."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+def nbgrader(course: Path, *args: str, env: dict[str, str] | None = None
+             ) -> subprocess.CompletedProcess:
+    """Run an nbgrader command in ``course`` (with the venv's tools, alembic, on PATH).
+
+    ``env`` adds or replaces environment variables for the command (and the kernels it starts).
+    """
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})}
     result = subprocess.run(
         [sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
         capture_output=True, text=True,

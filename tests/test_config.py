@@ -21,7 +21,7 @@ def test_default_follows_the_gpu(isolated_assets, monkeypatch):
 
 def test_unknown_profile_names_the_choices(isolated_assets, monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "fast")
-    with pytest.raises(ValueError, match=r"'fast'.*\['full', 'quick'\]"):
+    with pytest.raises(ValueError, match=r"'fast'.*\['full', 'quick', 'smoke'\]"):
         config.load_profile()
 
 

@@ -255,3 +255,25 @@ def test_splits_are_cached_in_full_when_loaded(fake_mirror):
     counts = {name: sum(int(images.shape[0]) for images, _ in getattr(splits, name))
               for name in ("train", "validation", "test")}
     assert counts == splits.sizes
+
+
+def test_images_per_split_draws_a_fixed_subset_from_every_class(fake_mirror):
+    splits = data.load_cats_vs_dogs(quick_profile(images_per_split=3), batch_size=2)
+    assert splits.sizes == {"train": 3, "validation": 3, "test": 3}
+
+    def drawn(dataset) -> list[tuple[int, int]]:
+        return sorted((int(label), k) for images, labels in dataset
+                      for label, k in zip(labels.numpy(), fake_index(images.numpy())))
+
+    for dataset in (splits.train, splits.validation, splits.test):
+        first = drawn(dataset)
+        assert len(first) == 3 and first == drawn(dataset)  # the same images on every read
+    # the fake training folder is stored cats first: a subset of the first files would be
+    # all cats, a draw over the whole split is not (with this seed)
+    assert {label for label, _ in drawn(splits.train)} == {0, 1}
+
+
+def test_only_the_smoke_profile_cuts_the_data():
+    smoke = PROFILES["smoke"]
+    assert smoke.images_per_split and smoke.image_size not in (128, 160, 192)
+    assert PROFILES["quick"].images_per_split is None and PROFILES["full"].images_per_split is None

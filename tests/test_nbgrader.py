@@ -3,6 +3,10 @@
 The round trip autogrades, for each assignment: the instructor's solutions (full marks),
 the untouched student notebook (zero, without crashing), and one submission per plausible
 mistake (exactly that exercise's points lost).
+
+Grading runs in the ``smoke`` profile (96x96 images, 320 per split, 2 epochs a phase): every
+submission executes its whole notebook, and the quick profile's training, run once per
+submission, would take most of CI's time. nbval executes the quick profile once.
 """
 
 from __future__ import annotations
@@ -71,7 +75,9 @@ def test_autograde_round_trip(course, assignment):
     if assignment == cheat_assignment:
         submit(course, "cheat", assignment, fill_answers(release, source, {cheat_id: cheat_code}))
 
-    nbgrader(course, "autograde", assignment, "--force")
+    # Graded in the smoke profile: the same cells and checks on little data, since every
+    # submission executes the whole notebook (nbval runs the real quick profile once).
+    nbgrader(course, "autograde", assignment, "--force", env={"COURSE_PROFILE": "smoke"})
 
     full = scores(course, assignment, "solution")
     assert len(full) >= 2 and all(score == top > 0 for score, top in full.values()), full
