@@ -16,8 +16,10 @@ MISTAKES = {
                       "history = model.fit(x, y, epochs=3, verbose=0)",
     },
     "02-recursive-freezing": {
-        # unfroze the top layers inside a base that is still frozen as a whole
-        "ex1-answer": "for layer in inception.layers[172:]:\n    layer.trainable = True",
+        # typed the historical layer count instead of finding the cut by name
+        "ex1-answer": "inception.trainable = True\n"
+                      "for layer in inception.layers[:172]:\n"
+                      "    layer.trainable = False",
         # matched the block by name prefix: blocks 14-16 stay frozen
         "ex2-answer": "mobilenet_v2.trainable = True\n"
                       "for layer in mobilenet_v2.layers:\n"
@@ -42,13 +44,13 @@ MISTAKES = {
         "ex1-answer": "    features = feature_extractor.predict(dataset, verbose=0)\n"
                       "    labels = np.concatenate([np.asarray(y) for _, y in dataset])\n"
                       "    return features, labels",
-        # a sigmoid output under a from-logits loss
+        # accuracy left at its 0.5 threshold (right for probabilities) on a logit output
         "ex2-answer": "head = keras.Sequential([keras.Input(train_features.shape[1:]),\n"
                       "                         keras.layers.Dropout(0.2),\n"
-                      '                         keras.layers.Dense(1, activation="sigmoid")])\n'
+                      "                         keras.layers.Dense(1)])\n"
                       "head.compile(optimizer=keras.optimizers.Adam(1e-3),\n"
                       "             loss=keras.losses.BinaryCrossentropy(from_logits=True),\n"
-                      "             metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)])\n"
+                      "             metrics=[\"accuracy\"])\n"
                       "history = head.fit(train_features, train_labels, epochs=20,\n"
                       "                   validation_data=(val_features, val_labels), verbose=0)",
         # sorted the wrong way round: the worst head first
@@ -64,14 +66,13 @@ MISTAKES = {
                       "x = keras.layers.GlobalAveragePooling2D()(x)\n"
                       "x = keras.layers.Dropout(0.2)(x)\n"
                       "model = keras.Model(inputs, keras.layers.Dense(1)(x))",
-        # unfroze (BatchNormalization kept frozen) but did not recompile
+        # unfroze and recompiled, but left BatchNormalization trainable (in training mode)
         "ex2-answer": "base.trainable = True\n"
-                      "for layer in base.layers:\n"
-                      "    if isinstance(layer, keras.layers.BatchNormalization):\n"
-                      "        layer.trainable = False",
+                      "compile_for_training(model, profile.fine_tune_learning_rate)",
         # validated on the test split, so the test score no longer measures unseen data
         "ex3-answer": "fine_history = model.fit(train_augmented, epochs=profile.fine_tune_epochs,\n"
-                      "                         validation_data=splits.test, verbose=2)",
+                      "                         validation_data=splits.test,\n"
+                      "                         callbacks=[early_stopping], verbose=2)",
     },
 }
 
