@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
 
 from helpers import assets
 
 PROFILE_ENV = "COURSE_PROFILE"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Profile:
     """Settings of one profile.
 
