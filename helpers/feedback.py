@@ -15,6 +15,15 @@ class CheckFailed(AssertionError):
     """A learner's answer did not pass a check. ``str()`` is the full feedback."""
 
 
+class AccuracyBelowTarget(CheckFailed):
+    """A model scored below a check's accuracy floor.
+
+    A failure like any other for the learner and for nbgrader. Its own class lets the test
+    suite's full-profile dry run, whose bases are untrained, tell this failure (which it
+    expects) from every other (tests/test_full_profile.py).
+    """
+
+
 def _show_without_traceback(shell, etype, value, tb, tb_offset=None):
     """IPython custom exception handler: the feedback text, no traceback."""
     shell._showtraceback(etype, value, [str(value)])

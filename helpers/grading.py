@@ -19,14 +19,16 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from helpers import feedback
-from helpers.feedback import CheckFailed
+from helpers.feedback import AccuracyBelowTarget, CheckFailed
 
 feedback.install()
 
 
-def fail(what: str, expected: Any, found: Any, hint: str) -> None:
-    """Raise :class:`CheckFailed` saying what was checked, expected, found, and a hint."""
-    raise CheckFailed(
+def fail(what: str, expected: Any, found: Any, hint: str,
+         error: type[CheckFailed] = CheckFailed) -> None:
+    """Raise ``error`` (a :class:`CheckFailed`) saying what was checked, expected, found, and
+    a hint."""
+    raise error(
         f"✗ {what}\n  expected: {expected}\n  found:    {found}\n  hint:     {hint}"
     )
 
@@ -643,4 +645,5 @@ def check_fine_tuned(model, base, fine_history, head_weights: Sequence[np.ndarra
         fail("fine-tuning kept the model accurate on the held-out test split",
              f">= {min_accuracy:.0%}", f"{accuracy:.1%}",
              "train the head first, then unfreeze with BatchNormalization frozen and "
-             "fine-tune at the low learning rate: large steps wreck the pretrained weights.")
+             "fine-tune at the low learning rate: large steps wreck the pretrained weights.",
+             error=AccuracyBelowTarget)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from helpers import feedback, grading
-from helpers.feedback import CheckFailed
+from helpers.feedback import AccuracyBelowTarget, CheckFailed
 
 
 def feedback_of(check, *args, **kwargs) -> str:
@@ -408,3 +408,19 @@ def test_fine_tuned_catches_each_shortcut():
                                         head_weights, validation, test, 1e-3, 0)
     assert "arrays" in feedback_of(check, model, base, head_only, head_weights[:-1],
                                    validation, test, 1e-3, 0)
+
+
+def test_only_the_accuracy_floor_raises_accuracy_below_target():
+    """The full-profile dry run (untrained bases) excuses AccuracyBelowTarget alone, so no
+    other failure may use that class."""
+    model, base, head_weights, (validation, test) = fine_tuning_setup()
+    history = model.fit(PIXELS, BINARY, epochs=2, validation_data=validation, verbose=0)
+    with pytest.raises(AccuracyBelowTarget):
+        grading.check_fine_tuned(model, base, history, head_weights, validation, test,
+                                 max_learning_rate=1e-3, min_accuracy=1.01)
+    for learning_rate_cap, history_given in [(1e-5, history),
+                                             (1e-3, model.fit(PIXELS, BINARY, verbose=0))]:
+        with pytest.raises(CheckFailed) as caught:
+            grading.check_fine_tuned(model, base, history_given, head_weights, validation,
+                                     test, max_learning_rate=learning_rate_cap, min_accuracy=0)
+        assert type(caught.value) is CheckFailed
