@@ -15,9 +15,13 @@ and :func:`dataset_dir` returns the mirror's copy of a dataset instead of downlo
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import sys
+import urllib.error
 from pathlib import Path
+from typing import Iterator
 
 ASSETS_ENV = "COURSE_ASSETS"
 CACHE_ENV = "COURSE_CACHE"
@@ -41,6 +45,48 @@ class MissingAssetError(FileNotFoundError):
             f"  ({ASSETS_ENV}={os.environ.get(ASSETS_ENV, '')})\n"
             f"  how to get it: {how_to_get}"
         )
+
+
+class DownloadFailedError(ConnectionError):
+    """A download failed, most often for want of internet. The message says what failed,
+    from which URL, and how to work offline instead."""
+
+
+#: Mirror layout, for messages: where a copy of each kind of asset goes under COURSE_ASSETS.
+MIRROR_LAYOUT = "keras/models/<weights file>.h5 and datasets/<dataset name>/"
+
+
+def _is_download_failure(error: BaseException) -> bool:
+    """Keras reports a failed download as a bare Exception ("URL fetch failure on ...");
+    TFDS lets the network error through (requests' errors are OSErrors)."""
+    import requests
+
+    return "URL fetch failure" in str(error) or isinstance(
+        error, (urllib.error.URLError, socket.error, requests.RequestException))
+
+
+@contextlib.contextmanager
+def explain_failed_download(what: str, url: str, offline: str) -> Iterator[None]:
+    """Turn a failed download inside the block into a :class:`DownloadFailedError` that
+    names ``what``, ``url`` and ``offline`` (how to do without the download)."""
+    try:
+        yield
+    except Exception as error:
+        if not _is_download_failure(error):
+            raise
+        raise DownloadFailedError(
+            f"{what} could not be downloaded (no internet?).\n"
+            f"  from:  {url}\n"
+            f"  error: {type(error).__name__}: {error}\n"
+            f"  offline: {offline}"
+        ) from error
+
+
+def offline_hint(mirror_path: str) -> str:
+    """How to use the offline mirror instead of a download that failed."""
+    return (f"set {ASSETS_ENV} to a copy of the course's asset mirror, a folder laid out as "
+            f"{MIRROR_LAYOUT} (this file: {mirror_path}), e.g. "
+            f"`{ASSETS_ENV}=/path/to/assets make lab`.")
 
 
 def mirror_root() -> Path | None:
@@ -137,5 +183,6 @@ def dataset_dir(name: str) -> Path:
         return folder / name
     import keras
 
-    extracted = Path(keras.utils.get_file(origin=url, extract=True))
+    with explain_failed_download(f"dataset {name}", url, offline_hint(f"datasets/{name}/")):
+        extracted = Path(keras.utils.get_file(origin=url, extract=True))
     return extracted / name if (extracted / name).is_dir() else extracted

@@ -37,6 +37,9 @@ CLASS_NAMES = ("cats", "dogs")
 
 #: The Keras transfer-learning guide's slices of TFDS ``cats_vs_dogs``.
 TFDS_SPLITS = {"train": "train[:40%]", "validation": "train[40%:50%]", "test": "train[50%:60%]"}
+#: Where TFDS downloads cats_vs_dogs from (named when the download fails).
+TFDS_URL = ("https://download.microsoft.com/download/3/E/1/3E1C3F21-ECDB-4869-8368-"
+            "6DEBA77B919F/kagglecatsanddogs_5340.zip")
 
 #: File extensions ``keras.utils.image_dataset_from_directory`` reads (it ignores others).
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -163,7 +166,7 @@ def raw_examples(profile: Profile, count: int = 8) -> list[tuple[np.ndarray, int
     wanted = {0: count - count // 2, 1: count // 2}
     picked: dict[int, list[tuple[np.ndarray, int]]] = {0: [], 1: []}
     if profile.dataset == "tfds:cats_vs_dogs":
-        dataset = tfds.load("cats_vs_dogs", split=TFDS_SPLITS["train"], as_supervised=True)
+        dataset = _load_tfds(TFDS_SPLITS["train"])
         for image, label in dataset.as_numpy_iterator():
             if len(picked[int(label)]) < wanted[int(label)]:
                 picked[int(label)].append((image, int(label)))
@@ -187,8 +190,7 @@ def example_image_file(profile: Profile) -> Path:
     if profile.dataset == "tfds:cats_vs_dogs":
         path = assets.cache_root() / "datasets" / "cats_vs_dogs" / "test-example.jpg"
         if not path.exists():
-            image, _ = next(iter(tfds.load("cats_vs_dogs", split=TFDS_SPLITS["test"],
-                                           as_supervised=True)))
+            image, _ = next(iter(_load_tfds(TFDS_SPLITS["test"])))
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(tf.io.encode_jpeg(image).numpy())
         return path
@@ -256,9 +258,19 @@ def clean_image_folder(root: Path, cache: Path) -> tuple[Path, SkippedFiles]:
     return cache, skipped
 
 
+def _load_tfds(split):
+    """``tfds.load("cats_vs_dogs")`` as ``(image, label)`` pairs; a failed download says
+    that the full profile needs internet and how to run offline instead."""
+    with assets.explain_failed_download(
+            "TFDS cats_vs_dogs (the full profile's data, about 800 MB)", TFDS_URL,
+            f"the course mirror has no copy of it: run the quick profile instead, "
+            f"`COURSE_PROFILE=quick {assets.ASSETS_ENV}=/path/to/assets make lab`."):
+        return tfds.load("cats_vs_dogs", split=split, as_supervised=True)
+
+
 def _tfds_cats_vs_dogs(image_size: int) -> dict[str, tf.data.Dataset]:
     """The guide's TFDS slices as unbatched ``(image, label)``, resized, all float32."""
-    datasets = tfds.load("cats_vs_dogs", split=list(TFDS_SPLITS.values()), as_supervised=True)
+    datasets = _load_tfds(list(TFDS_SPLITS.values()))
 
     def resize(image: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return tf.image.resize(image, (image_size, image_size)), tf.cast(label, tf.float32)

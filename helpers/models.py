@@ -62,7 +62,7 @@ BASES: dict[str, BaseSpec] = {
         _spec("xception", "Xception", "Xception", "xception", 150,
               "xception_weights_tf_dim_ordering_tf_kernels_notop.h5", "xception"),
         _spec("mobilenet_v1_025", "MobileNet v1 (alpha 0.25)", "MobileNet", "mobilenet", 150,
-              "mobilenet_2_5_224_tf_no_top.h5", "mobilenet_v1", alpha=0.25),
+              "mobilenet_2_5_224_tf_no_top.h5", "mobilenet", alpha=0.25),
         _spec("mobilenet_v2", "MobileNetV2", "MobileNetV2", "mobilenet_v2", 160,
               "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5",
               "mobilenet_v2"),
@@ -98,5 +98,8 @@ def build_base(name: str, weights: str | None = "imagenet", image_size: int | No
         # MobileNet warns that sizes other than 128/160/192/224 load the 224 weights. That
         # is the file we want: the convolutions work at any size, and the mirror has it.
         warnings.filterwarnings("ignore", message=".*will be loaded as the default")
-        return constructor(input_shape=(size, size, 3), include_top=False, weights=weights,
-                           **spec.options)
+        with assets.explain_failed_download(
+                f"{spec.label}'s ImageNet weights", spec.weights_url,
+                assets.offline_hint(f"keras/models/{spec.weights_file}")):
+            return constructor(input_shape=(size, size, 3), include_top=False,
+                               weights=weights, **spec.options)

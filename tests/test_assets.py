@@ -86,3 +86,56 @@ def test_real_mirror_gives_imagenet_mobilenet_offline(isolated_assets, monkeypat
     assert base.count_params() == 218_544
     loaded = base.get_layer("conv1").kernel.numpy()
     assert not np.allclose(loaded, random_base.get_layer("conv1").kernel.numpy())
+
+
+@pytest.fixture
+def no_internet(isolated_assets, monkeypatch):
+    """No mirror, an empty Keras cache, and every Keras download failing as it does offline."""
+    import socket
+    import urllib.error
+
+    from keras.src.backend import config as keras_config
+    from keras.src.utils import file_utils
+
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(isolated_assets / "keras"))
+
+    requested = []
+
+    def unreachable(url, *args, **kwargs):
+        requested.append(url)
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(file_utils, "urlretrieve", unreachable)
+    return requested
+
+
+@pytest.mark.parametrize("name", sorted(models.BASES))
+def test_each_base_names_the_url_keras_downloads_its_weights_from(no_internet, name):
+    with pytest.raises(assets.DownloadFailedError):
+        models.build_base(name)
+    assert no_internet == [models.BASES[name].weights_url]
+
+
+def test_failed_weights_download_names_course_assets_the_layout_and_the_url(no_internet):
+    spec = models.BASES["mobilenet_v1_025"]
+    with pytest.raises(assets.DownloadFailedError) as caught:
+        models.build_base("mobilenet_v1_025")
+    message = str(caught.value)
+    for part in ["COURSE_ASSETS", assets.MIRROR_LAYOUT, f"keras/models/{spec.weights_file}",
+                 spec.weights_url, "Name or service not known"]:
+        assert part in message
+
+
+def test_failed_dataset_download_names_course_assets_the_layout_and_the_url(no_internet):
+    with pytest.raises(assets.DownloadFailedError) as caught:
+        assets.dataset_dir("cats_and_dogs_filtered")
+    message = str(caught.value)
+    for part in ["COURSE_ASSETS", "datasets/cats_and_dogs_filtered/",
+                 assets.DATASET_URLS["cats_and_dogs_filtered"]]:
+        assert part in message
+
+
+def test_other_errors_are_not_reported_as_downloads():
+    with pytest.raises(ValueError):
+        with assets.explain_failed_download("x", "https://example.invalid/x", "offline"):
+            raise ValueError("a bug, not a download")

@@ -277,3 +277,18 @@ def test_only_the_smoke_profile_cuts_the_data():
     smoke = PROFILES["smoke"]
     assert smoke.images_per_split and smoke.image_size not in (128, 160, 192)
     assert PROFILES["quick"].images_per_split is None and PROFILES["full"].images_per_split is None
+
+
+def test_failed_tfds_download_says_the_full_profile_needs_internet(monkeypatch):
+    import requests
+    from tensorflow_datasets.image_classification import cats_vs_dogs
+
+    def unreachable(name, **kwargs):
+        raise requests.exceptions.ConnectionError("Failed to resolve 'download.microsoft.com'")
+
+    monkeypatch.setattr(tfds, "load", unreachable)
+    with pytest.raises(assets.DownloadFailedError) as caught:
+        data.load_cats_vs_dogs(PROFILES["full"])
+    message = str(caught.value)
+    assert data.TFDS_URL == cats_vs_dogs._URL  # the URL TFDS itself downloads
+    assert data.TFDS_URL in message and "COURSE_PROFILE=quick COURSE_ASSETS" in message
