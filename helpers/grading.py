@@ -217,13 +217,31 @@ def check_weight_counts(model, n_weights: Any, n_trainable: Any, n_non_trainable
     expected = (len(model.weights), len(model.trainable_weights), len(model.non_trainable_weights))
     found = (n_weights, n_trainable, n_non_trainable)
     if found != expected:
-        fail(
-            "weight counts of `conv_net` (weights, trainable, non-trainable)",
-            expected,
-            found,
-            "BatchNormalization keeps 4 weights: gamma and beta are trained by the optimizer, "
-            "the moving mean and variance are not (they are non-trainable).",
-        )
+        fail("weight counts of `conv_net` (weights, trainable, non-trainable)", expected, found,
+             _weight_count_hint(model, found, expected))
+
+
+def _weight_count_hint(model, found: tuple, expected: tuple) -> str:
+    """The hint for exercise 01.1 that matches what the learner counted instead."""
+    layers = model.layers
+    layer_counts = (len(layers), len(_trainable_layers(layers)), len(_frozen_layers(layers)))
+    sizes = lambda weights: sum(int(np.prod(w.shape)) for w in weights)
+    parameter_counts = (sizes(model.weights), sizes(model.trainable_weights),
+                        sizes(model.non_trainable_weights))
+    if found == layer_counts:
+        return ("those are layer counts. Count weight tensors: a layer holds several (Conv2D a "
+                "kernel and a bias, BatchNormalization four): len(conv_net.weights).")
+    if found == parameter_counts:
+        return ("those are numbers of parameters (the values inside the tensors). Count the "
+                "tensors themselves: len(conv_net.weights), not count_params().")
+    if found == (expected[0], expected[2], expected[1]):
+        return ("trainable and non-trainable are swapped: most weights are trained; only "
+                "BatchNormalization's moving mean and variance are not.")
+    if found[0] != found[1] + found[2]:
+        return ("every weight is either trainable or not, so n_trainable + n_non_trainable "
+                "must equal n_weights: take each from its own list, len(conv_net...).")
+    return ("BatchNormalization keeps 4 weights: gamma and beta are trained by the optimizer, "
+            "the moving mean and variance are not (they are non-trainable).")
 
 
 @_check("`encoder` frozen, `classifier` trained")
@@ -271,9 +289,11 @@ def check_frozen_through(base, last_frozen: str) -> None:
             f"{cut} frozen, {len(names) - cut} trainable",
             f"trainable up to it: {_names(still_trainable)}; "
             f"frozen after it: {_names(still_frozen)}",
-            f"compute the cut from the name: names.index({last_frozen!r}) + 1, then freeze "
-            "base.layers[:cut]. A layer count copied from an older Keras (such as 172) no "
-            "longer falls on a block boundary.",
+            _cut_hint(base, cut, f"names.index({last_frozen!r}) + 1",
+                      f"the layer named {last_frozen!r} is frozen too, so the cut is one past "
+                      "its index",
+                      "A layer count copied from an older Keras (such as 172) no longer falls "
+                      "on a block boundary."),
         )
     if not base.trainable or not base.trainable_weights:
         fail(
@@ -284,6 +304,32 @@ def check_frozen_through(base, last_frozen: str) -> None:
             "a model with trainable=False hides every inner layer's weights, whatever the "
             "inner flags say: set base.trainable = True first, then freeze the lower layers.",
         )
+
+
+def _frozen_prefix(layers) -> int | None:
+    """``k`` when exactly ``layers[:k]`` are frozen and the rest trainable, else None."""
+    flags = [layer.trainable for layer in layers]
+    k = flags.index(True) if True in flags else len(flags)
+    return k if all(flags[k:]) else None
+
+
+def _cut_hint(base, cut: int, cut_code: str, off_by_one: str, otherwise: str) -> str:
+    """The hint for exercises 02.1 and 02.2 that matches the cut the learner made instead."""
+    layers = base.layers
+    made = _frozen_prefix(layers)
+    if not base.trainable or made == len(layers):
+        return ("the whole base is frozen: set base.trainable = True first (it resets every "
+                "inner layer), then set trainable = False on the lower layers only.")
+    if made is not None and abs(made - cut) == 1:
+        return (f"off by one: you froze {made} layers, through {layers[made - 1].name!r}; "
+                f"{off_by_one}: cut = {cut_code}.")
+    if made is not None:
+        return (f"you froze the first {made} layers, through {layers[made - 1].name!r}"
+                if made else "no layer is frozen") + (
+                f"; compute the cut from the name, cut = {cut_code}, then freeze "
+                f"base.layers[:cut]. {otherwise}")
+    return (f"freeze a prefix: every layer of base.layers[:cut] frozen and every later one "
+            f"trainable, with cut = {cut_code}. {otherwise}")
 
 
 @_check("layers before the named one frozen, from it onward trainable")
@@ -303,8 +349,10 @@ def check_unfrozen_from(base, first_trainable: str) -> None:
             f"{start} frozen, {len(names) - start} trainable, base.trainable == True",
             f"trainable before it: {_names(still_trainable)}; "
             f"frozen from it onward: {_names(still_frozen)}; base.trainable == {base.trainable}",
-            "find the index of the first layer with names.index(...), then slice at it: "
-            "a name test like startswith('block_13') misses the blocks after 13.",
+            _cut_hint(base, start, f"names.index({first_trainable!r})",
+                      f"the layer named {first_trainable!r} is trainable itself, so the cut is "
+                      "at its index",
+                      "A name test like startswith('block_13') misses the blocks after 13."),
         )
 
 

@@ -33,6 +33,20 @@ def test_weight_counts(capsys):
     assert "(8, 6, 2)" in text and "(8, 8, 0)" in text and "moving mean" in text
 
 
+@pytest.mark.parametrize("what_was_counted, hint", [
+    (lambda net: [len(net.layers), len(net.layers), 0], "layer counts"),
+    (lambda net: [net.count_params(), sum(int(np.prod(w.shape)) for w in net.trainable_weights),
+                  sum(int(np.prod(w.shape)) for w in net.non_trainable_weights)], "parameters"),
+    (lambda net: [8, 2, 6], "swapped"),
+    (lambda net: [6, 6, 2], "must equal n_weights"),
+    (lambda net: [8, 8, 0], "moving mean"),
+])
+def test_weight_counts_hint_addresses_what_was_counted(what_was_counted, hint):
+    net = conv_net()
+    text = feedback_of(grading.check_weight_counts, net, *what_was_counted(net))
+    assert hint in text.split("hint:")[1]
+
+
 def test_a_wrong_type_is_feedback_not_a_crash():
     assert "whole number" in feedback_of(grading.check_weight_counts, conv_net(), "8", 6, 2)
     assert "Keras layer" in feedback_of(grading.check_weight_counts, None, 8, 6, 2)
@@ -78,7 +92,34 @@ def test_frozen_through_a_named_layer():
     base.layers[cut - 1].trainable = True
     text = feedback_of(grading.check_frozen_through, base, "block_12_add")
     assert "trainable up to it: 1 (block_12_add)" in text and "names.index" in text
+    assert "off by one" in text
     assert "no layer of that name" in feedback_of(grading.check_frozen_through, base, "mixed8")
+
+
+def freeze_first(base, count: int) -> None:
+    base.trainable = True
+    for index, layer in enumerate(base.layers):
+        layer.trainable = index >= count
+
+
+@pytest.mark.parametrize("check, name, offset", [
+    (grading.check_frozen_through, "block_12_add", 1),
+    (grading.check_unfrozen_from, "block_13_expand", 0),
+])
+def test_cut_hints_address_the_cut_that_was_made(check, name, offset):
+    base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    cut = [layer.name for layer in base.layers].index(name) + offset
+    hint = lambda: feedback_of(check, base, name).split("hint:")[1]
+    freeze_first(base, cut + 1)
+    assert "off by one: you froze" in hint() and f"{cut + 1} layers" in hint()
+    freeze_first(base, cut - 1)
+    assert "off by one" in hint()
+    freeze_first(base, 100)
+    assert "you froze the first 100 layers" in hint() and "names.index" in hint()
+    base.trainable = False
+    assert "the whole base is frozen" in hint()
+    freeze_first(base, cut)
+    check(base, name)
 
 
 def test_unfrozen_from_catches_a_name_prefix():
