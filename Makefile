@@ -1,12 +1,19 @@
 # Transfer learning & fine-tuning with Keras: the course's commands.
-#   make lab       set up .venv from the lock if needed, then open JupyterLab on the course
-#                  (LAB_ARGS="--no-browser --port=8899" passes options to jupyter lab)
+#   make lab       set up .venv from the lock if needed, copy the student notebooks into
+#                  workspace/ on first use, then open JupyterLab there (the learner's lab;
+#                  LAB_ARGS="--no-browser --port=8899" passes options to jupyter lab)
+#   make reset NOTEBOOK=01-trainable-weights   start one notebook afresh (old copy kept)
+#   make instructor-lab   JupyterLab on the course with Formgrader and every assignment
+#                  in the gradebook and released
 #   make test      set up .venv from the lock if needed, then run the whole test suite
 #   make lock      re-resolve requirements.txt after editing pyproject.toml's dependencies
 #                  (keeps every other pin as it is)
 #   make upgrade   re-resolve every package to its newest version, re-run the outputs and
 #                  the tests, and show what changed (commit it yourself once it is green)
-#   make release   regenerate notebooks/ (student versions) from solutions/ with nbgrader
+#   make collect / autograde / feedback / grades   grade what students submitted (every
+#                  assignment, or ASSIGNMENT=<name>); grades.csv per student and exercise
+#   make release   regenerate notebooks/ (student versions) from solutions/ with nbgrader,
+#                  and release them to the course-local exchange
 #   make outputs   re-execute solutions/ in place (quick profile) to refresh stored outputs
 #   make bench     run every notebook (quick profile) and print the performance table
 
@@ -19,7 +26,8 @@ ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
 # The venv's tools first on PATH: nbgrader runs `alembic` from there to create its gradebook.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install lock upgrade lab test release outputs bench clean
+.PHONY: install lock upgrade lab workspace reset instructor-lab collect autograde feedback grades \
+  test release outputs bench clean
 
 install: $(STAMP)
 
@@ -53,20 +61,72 @@ upgrade: $(STAMP)
 	git --no-pager diff --stat -- solutions notebooks
 	$(MAKE) test
 
-# Publish notebooks/ to the course-local exchange so that JupyterLab's Assignment List shows
-# them, then serve the course folder (Jupyter prints the URL to open).
-lab: $(STAMP)
-	mkdir -p .nbgrader
-	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader release_assignment "$$a" --force --log-level=WARN || exit 1; done
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(if $(filter 0,$(shell id -u)),--allow-root) \
-	  --LabApp.default_url=/lab/tree/notebooks $(LAB_ARGS)
+# The learner's lab: JupyterLab on workspace/, a git-ignored copy of the student notebooks
+# made on first use (a notebook already there is never overwritten), with nbgrader's
+# instructor tools hidden (jupyter/learner/). Jupyter prints the URL to open.
+WORKSPACE ?= workspace
+JUPYTER_LAB = $(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+lab: $(STAMP) workspace
+	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter/learner" $(JUPYTER_LAB) \
+	  --ServerApp.root_dir="$(abspath $(WORKSPACE))"
+
+workspace:
+	@for nb in notebooks/*/*.ipynb; do \
+	  copy="$(WORKSPACE)/$${nb#notebooks/}"; \
+	  if [ ! -e "$$copy" ]; then mkdir -p "$$(dirname "$$copy")" && cp "$$nb" "$$copy" && echo "new: $$copy"; fi; \
+	done
+
+# Start one notebook afresh; the learner's copy is kept beside it, renamed with the time.
+reset:
+	@test -f "notebooks/$(NOTEBOOK)/$(NOTEBOOK).ipynb" || \
+	  { echo "usage: make reset NOTEBOOK=<name>, one of: $(ASSIGNMENTS)"; exit 2; }
+	@copy="$(WORKSPACE)/$(NOTEBOOK)/$(NOTEBOOK).ipynb"; \
+	if [ -e "$$copy" ]; then \
+	  kept="$(WORKSPACE)/$(NOTEBOOK)/$(NOTEBOOK)-before-reset-$$(date +%Y%m%d-%H%M%S).ipynb"; \
+	  mv "$$copy" "$$kept" && echo "your answers: $$kept"; \
+	fi; \
+	mkdir -p "$(WORKSPACE)/$(NOTEBOOK)" && cp "notebooks/$(NOTEBOOK)/$(NOTEBOOK).ipynb" "$$copy" && \
+	echo "fresh: $$copy"
+
+# The instructor's lab, on the course folder: every assignment generated into the gradebook
+# and released to the course-local exchange, Formgrader and Create Assignment available.
+instructor-lab: release
+	$(JUPYTER_LAB) --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/solutions
 
 test: $(STAMP)
 	COURSE_PROFILE=quick $(BIN)/python -m pytest
 
+# Grading, once students have submitted through the exchange: nbgrader's own commands for
+# every assignment, or only ASSIGNMENT=<name>. Submissions are collected into submitted/,
+# graded into autograded/ and the gradebook, feedback goes to feedback/ (all git-ignored).
+GRADED = $(or $(ASSIGNMENT),$(ASSIGNMENTS))
+
+collect: $(STAMP)
+	for a in $(GRADED); do $(BIN)/nbgrader collect "$$a" --update --log-level=WARN || exit 1; done
+
+autograde: $(STAMP)
+	for a in $(GRADED); do \
+	  if ls -d submitted/*/"$$a" >/dev/null 2>&1; then $(BIN)/nbgrader autograde "$$a" || exit 1; \
+	  else echo "$$a: no submissions collected"; fi; \
+	done
+
+feedback: $(STAMP)
+	for a in $(GRADED); do \
+	  if ls -d autograded/*/"$$a" >/dev/null 2>&1; then $(BIN)/nbgrader generate_feedback "$$a" || exit 1; fi; \
+	done
+
+# grades.csv: a row per student, assignment and exercise, and each assignment's total.
+grades: $(STAMP)
+	$(BIN)/nbgrader export --exporter=helpers.grades.PerExerciseCsvExport --to grades.csv
+	@echo "wrote grades.csv"
+
+# nbgrader's generate_assignment (solutions/ -> notebooks/, and each assignment into the
+# gradebook), then release_assignment (notebooks/ -> the course-local exchange).
 release: $(STAMP)
 	mkdir -p .nbgrader
 	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment "$$a" --force || exit 1; done
+	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader release_assignment "$$a" --force --log-level=WARN || exit 1; done
 
 outputs: $(STAMP)
 	for nb in solutions/*/*.ipynb; do \
