@@ -7,6 +7,7 @@
 * :mod:`helpers.plots`: image grids, training curves, confusion matrix.
 * :mod:`helpers.stats`: confidence intervals for an accuracy and for a difference of two.
 * :mod:`helpers.grading`: the checks behind the notebooks' test cells.
+* :mod:`helpers.grades`: ``make grades``, the per-exercise CSV export of the gradebook.
 
 Importing this package imports TensorFlow with its C++ start-up messages (no CUDA driver
 found, oneDNN notices) silenced: they are not part of the lesson, and in a notebook they
