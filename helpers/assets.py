@@ -58,11 +58,13 @@ MIRROR_LAYOUT = "keras/models/<weights file>.h5 and datasets/<dataset name>/"
 
 def _is_download_failure(error: BaseException) -> bool:
     """Keras reports a failed download as a bare Exception ("URL fetch failure on ...");
-    TFDS lets the network error through (requests' errors are OSErrors)."""
+    TFDS lets the network error through. Other OSErrors (a corrupt weights file in the
+    cache, a missing folder) are not download failures and keep their own message."""
     import requests
 
     return "URL fetch failure" in str(error) or isinstance(
-        error, (urllib.error.URLError, socket.error, requests.RequestException))
+        error, (urllib.error.URLError, socket.gaierror, ConnectionError, TimeoutError,
+                requests.RequestException))
 
 
 @contextlib.contextmanager

@@ -135,7 +135,11 @@ def test_failed_dataset_download_names_course_assets_the_layout_and_the_url(no_i
         assert part in message
 
 
-def test_other_errors_are_not_reported_as_downloads():
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("error", [ValueError("a bug, not a download"),
+                                   OSError("Unable to open file (truncated file)"),
+                                   FileNotFoundError("no such folder")])
+def test_other_errors_are_not_reported_as_downloads(error):
+    with pytest.raises(type(error)) as caught:
         with assets.explain_failed_download("x", "https://example.invalid/x", "offline"):
-            raise ValueError("a bug, not a download")
+            raise error
+    assert caught.value is error  # not wrapped: DownloadFailedError is an OSError too
