@@ -14,7 +14,8 @@
 #                  assignment, or ASSIGNMENT=<name>); grades.csv per student and exercise
 #   make release   regenerate notebooks/ (student versions) from solutions/ with nbgrader,
 #                  and release them to the course-local exchange
-#   make outputs   re-execute solutions/ in place (quick profile) to refresh stored outputs
+#   make outputs   re-execute solutions/ in place (quick profile) to refresh stored outputs;
+#                  NOTEBOOK=<name> for one notebook
 #   make bench     run every notebook (quick profile) and print the performance table
 
 PYTHON ?= python3
@@ -125,13 +126,16 @@ grades: $(STAMP)
 # gradebook), then release_assignment (notebooks/ -> the course-local exchange).
 release: $(STAMP)
 	mkdir -p .nbgrader
-	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment "$$a" --force || exit 1; done
-	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader release_assignment "$$a" --force --log-level=WARN || exit 1; done
+	$(BIN)/python -m helpers.release $(GRADED)
 
+# The second nbconvert keeps of each progress bar (fit(verbose=1), Progbar) what its last
+# redraw shows, as JupyterLab displays it, instead of every redraw with its \r and \b.
 outputs: $(STAMP)
-	for nb in solutions/*/*.ipynb; do \
+	for nb in $(if $(NOTEBOOK),solutions/$(NOTEBOOK)/$(NOTEBOOK).ipynb,solutions/*/*.ipynb); do \
 	  COURSE_PROFILE=quick $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False "$$nb" || exit 1; \
+	    --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False "$$nb" && \
+	  $(BIN)/jupyter nbconvert --to notebook --inplace --log-level=WARN \
+	    --CoalesceStreamsPreprocessor.enabled=True "$$nb" || exit 1; \
 	done
 
 bench: $(STAMP)
