@@ -28,3 +28,12 @@ def isolated_assets(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", os.environ.get("KERAS_HOME", ""))
     monkeypatch.setattr(keras_config, "_KERAS_DIR", keras_config._KERAS_DIR)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def released_course(tmp_path_factory):
+    """A scratch course after `make release`, made once; copy it (nbgrader_course.copy_course)
+    before changing it."""
+    from nbgrader_course import released_scratch_course
+
+    return released_scratch_course(tmp_path_factory.mktemp("released") / "course")

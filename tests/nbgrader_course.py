@@ -13,14 +13,7 @@ import nbformat
 from conftest import ROOT
 
 BIN = Path(sys.executable).parent
-
-
-def make_course(root: Path) -> Path:
-    """Copy the nbgrader config and solutions/ into ``root``; return ``root``."""
-    shutil.copy(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
-    shutil.copytree(ROOT / "solutions", root / "solutions")
-    (root / ".nbgrader").mkdir()
-    return root
+COURSE_ID = "keras-transfer"
 
 
 def nbgrader(course: Path, *args: str, env: dict[str, str] | None = None
@@ -85,6 +78,65 @@ def scores(course: Path, assignment: str, student: str) -> dict[str, tuple[float
     from nbgrader.api import Gradebook
 
     url = "sqlite:///" + str(course / ".nbgrader" / "gradebook.db")
-    with Gradebook(url, course_id="keras-transfer") as gradebook:
+    with Gradebook(url, course_id=COURSE_ID) as gradebook:
         submission = gradebook.find_submission_notebook(assignment, assignment, student)
         return {g.name: (g.score, g.max_score) for g in submission.grades}
+
+
+def instructor(course: Path, *targets: str, assignment: str) -> subprocess.CompletedProcess:
+    """``make TARGETS ASSIGNMENT=assignment`` in a scratch course, with the course's venv.
+
+    Kernels run the ``smoke`` profile (see test_nbgrader.py)."""
+    result = subprocess.run(
+        ["make", "-s", *targets, f"VENV={ROOT / '.venv'}", f"ASSIGNMENT={assignment}"],
+        cwd=course, capture_output=True, text=True,
+        env={**os.environ, "COURSE_PROFILE": "smoke"})
+    assert result.returncode == 0, f"make {' '.join(targets)}:\n{result.stderr[-3000:]}"
+    return result
+
+
+def student(home: Path, name: str, *args: str) -> None:
+    """An nbgrader command run by student ``name`` from their home folder.
+
+    On a shared JupyterHub each student is a system user, whose name nbgrader's exchange
+    takes as the student id; here all students share this machine's user, so each names
+    themselves with ``--student`` (nbgrader's own option for it). The course is
+    ``home``'s sibling ``course/``."""
+    environment = {**os.environ, "HOME": str(home), "USER": name, "LOGNAME": name,
+                   "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args, f"--course={COURSE_ID}", f"--student={name}",
+         f"--Exchange.root={home.parent / 'course' / '.nbgrader' / 'exchange'}"],
+        cwd=home, env=environment, capture_output=True, text=True)
+    assert result.returncode == 0, f"{name}: nbgrader {args}:\n{result.stderr[-3000:]}"
+
+
+def fetch_answer_submit(course: Path, name: str, assignment: str,
+                        answers: dict[str, str] | None | str) -> None:
+    """Student ``name`` fetches ``assignment``, answers it and submits it.
+
+    ``answers`` is passed to :func:`fill_answers`, or is "blank" for an untouched notebook."""
+    home = course.parent / name
+    home.mkdir()
+    student(home, name, "fetch_assignment", assignment)
+    fetched = home / assignment / f"{assignment}.ipynb"
+    if answers != "blank":
+        source = course / "solutions" / assignment / f"{assignment}.ipynb"
+        nbformat.write(fill_answers(fetched, source, answers), fetched)
+    student(home, name, "submit", assignment)
+
+
+def released_scratch_course(course: Path) -> Path:
+    """A scratch copy of the course at ``course`` after the instructor's `make release`
+    (every assignment generated into the gradebook and released to the course's exchange)."""
+    course.mkdir(parents=True)
+    for name in ["Makefile", "nbgrader_config.py", "requirements.txt"]:
+        shutil.copy(ROOT / name, course / name)
+    shutil.copytree(ROOT / "solutions", course / "solutions")  # notebooks/ is generated
+    instructor(course, "release", assignment="")
+    return course
+
+
+def copy_course(course: Path, parent: Path) -> Path:
+    """A copy of ``course`` (gradebook and exchange included) as ``parent/course``."""
+    return shutil.copytree(course, parent / "course", symlinks=True)
