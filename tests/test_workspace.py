@@ -4,21 +4,15 @@ keeps the old answers, and a JupyterLab without nbgrader's instructor tools."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 import shutil
-import urllib.error
-import urllib.parse
-import urllib.request
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import ASSIGNMENTS, NOTEBOOKS, ROOT, SOLUTIONS
+from lab_server import learner_lab as running_learner_lab
 
 
 def make(*args: str) -> subprocess.CompletedProcess:
@@ -62,70 +56,35 @@ def test_reset_of_an_unknown_notebook_lists_the_names(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def learner_lab(tmp_path):
-    """The learner's JupyterLab as `make lab` starts it, on a copy of the workspace."""
-    workspace = tmp_path / "workspace"
-    make("workspace", f"WORKSPACE={workspace}")
-    port, token = free_port(), "learner-lab-test"
-    environment = {**os.environ, "JUPYTER_CONFIG_PATH": str(ROOT / "jupyter" / "learner")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
-         f"--port={port}", f"--ServerApp.token={token}", f"--ServerApp.root_dir={workspace}"],
-        cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def get(path: str, form: dict | None = None) -> tuple[int, str]:
-        """GET ``path``, or POST ``form`` to it."""
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"token {token}"},
-            data=urllib.parse.urlencode(form).encode() if form else None)
-        try:
-            with urllib.request.urlopen(request, timeout=300) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, ""
-
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            get("/api/status")
-            break
-        except (urllib.error.URLError, ConnectionError):
-            assert time.monotonic() < deadline, "the lab did not start within 60 s"
-            time.sleep(0.5)
-    get.workspace = workspace
-    yield get
-    server.terminate()
-    server.wait(timeout=30)
+    """The learner's JupyterLab as `make lab` starts it, on a fresh workspace."""
+    with running_learner_lab(tmp_path / "workspace") as lab:
+        yield lab
 
 
 def test_learner_lab_serves_the_workspace_without_instructor_tools(learner_lab):
-    status, listing = learner_lab("/api/contents")
+    status, listing = learner_lab.request("/api/contents")
     assert status == 200
     assert {item["name"] for item in json.loads(listing)["content"]} == set(ASSIGNMENTS)
-    status, page = learner_lab("/lab")
+    status, page = learner_lab.request("/lab")
     config = json.loads(re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', page,
                                   re.S).group(1))
     disabled = set(config["disabledExtensions"])
-    assert {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment"} <= disabled
+    assert {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
+            "@jupyterlab/apputils-extension:announcements"} <= disabled
     assert "@jupyter/nbgrader:validate-assignment" not in disabled
-    assert learner_lab("/formgrader")[0] == 404
-    assert learner_lab("/nbgrader_version?version=0")[0] != 404  # Validate's server side
+    assert learner_lab.request("/formgrader")[0] == 404
+    assert learner_lab.request("/nbgrader_version?version=0")[0] != 404  # Validate's server side
 
 
 def test_validate_button_runs_the_checks_on_the_learners_copy(learner_lab):
     """What JupyterLab's Validate button posts, on a blank copy and on an answered one."""
     name = ASSIGNMENTS[0]
     path = f"{name}/{name}.ipynb"
-    status, blank = learner_lab("/assignments/validate", {"path": path})
+    status, blank = learner_lab.request("/assignments/validate", {"path": path})
     assert status == 200 and json.loads(blank)["success"]
     assert json.loads(blank)["value"].get("failed"), "a blank notebook must fail validation"
-    shutil.copy(SOLUTIONS / name / f"{name}.ipynb", learner_lab.workspace / path)
-    status, answered = learner_lab("/assignments/validate", {"path": path})
+    shutil.copy(SOLUTIONS / name / f"{name}.ipynb", learner_lab.root / path)
+    status, answered = learner_lab.request("/assignments/validate", {"path": path})
     assert status == 200 and json.loads(answered) == {"success": True, "value": {}}
