@@ -20,6 +20,14 @@ c.Exchange.root = os.path.join(c.CourseDirectory.root, ".nbgrader", "exchange")
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
+# Feedback pages come from the autograded notebooks, which hold the hidden tests: nbgrader's
+# default would show them to the student (helpers/returned.py).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "helpers.returned.FeedbackWithoutHiddenTests",
+]
+
 # Training cells take longer than nbgrader's 30 s default (seconds per cell).
 c.Execute.timeout = 600
 

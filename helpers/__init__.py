@@ -9,6 +9,7 @@
 * :mod:`helpers.grading`: the checks behind the notebooks' test cells.
 * :mod:`helpers.grades`: ``make grades``, the per-exercise CSV export of the gradebook.
 * :mod:`helpers.release`: ``make release``, every assignment generated and released at once.
+* :mod:`helpers.returned`: ``make feedback`` without the hidden tests.
 
 Importing this package imports TensorFlow with its C++ start-up messages (no CUDA driver
 found, oneDNN notices) silenced: they are not part of the lesson, and in a notebook they

@@ -10,6 +10,10 @@ in test_nbgrader.py.
 from __future__ import annotations
 
 import csv
+import html
+import re
+
+import nbformat
 
 from conftest import needs_mirror
 from mistakes import MISTAKES
@@ -22,6 +26,24 @@ def grades_csv(course) -> dict[tuple[str, str], float]:
     with open(course / "grades.csv") as file:
         return {(row["student_id"], row["exercise"]): float(row["score"])
                 for row in csv.DictReader(file) if row["assignment"] == ASSIGNMENT}
+
+
+def hidden_test_lines(source) -> list[str]:
+    """Every non-blank line between the instructor's HIDDEN TESTS markers."""
+    lines, hidden = [], False
+    for cell in nbformat.read(source, as_version=4).cells:
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
+                hidden = "BEGIN" in line
+            elif hidden and line.strip():
+                lines.append(line.strip())
+    return lines
+
+
+def page_text(path) -> str:
+    """An HTML page's text with its markup removed, as a student could read or search it
+    (syntax highlighting splits code into many tags)."""
+    return html.unescape(re.sub(r"<[^>]*>", "", path.read_text()))
 
 
 @needs_mirror
@@ -43,8 +65,15 @@ def test_three_students_from_release_to_grades(released_course, tmp_path):
     assert exported == {(name, exercise): score for name, grades in by_student.items()
                         for exercise, (score, _) in grades.items()} | {
         ("ada", "total"): 4.0, ("bob", "total"): 0.0, ("cy", "total"): 2.0}
-    for name in answers:
-        assert (course / "feedback" / name / ASSIGNMENT / f"{ASSIGNMENT}.html").is_file()
+    hidden = hidden_test_lines(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    assert hidden
+    pages = {name: page_text(course / "feedback" / name / ASSIGNMENT / f"{ASSIGNMENT}.html")
+             for name in answers}
+    for name, text in pages.items():
+        assert [line for line in hidden if line in text] == [], f"{name}: hidden tests leaked"
+    # The student still sees the failed check's feedback, and their points.
+    assert all(word in pages["cy"] for word in ["✗", "expected:", "found:", "hint:"])
+    assert re.search(r"Score:\s*2(\.0)?\s*/\s*4", pages["cy"]), pages["cy"][:500]
 
     instructor(course, "autograde", assignment=ASSIGNMENT)  # grading again gives the same grades
     assert {name: scores(course, ASSIGNMENT, name) for name in answers} == by_student

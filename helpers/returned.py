@@ -1,0 +1,34 @@
+"""What a student gets back from ``make feedback``: the grades, never the hidden tests.
+
+nbgrader builds each feedback page from the *autograded* notebook, whose test cells hold the
+instructor's hidden tests, and by default prints them in full (nbgrader issues #917, #1363):
+the first graded assignment would hand every student the hidden checks of the whole term.
+:class:`FeedbackWithoutHiddenTests` is a preprocessor for nbgrader's ``GenerateFeedback``
+(``nbgrader_config.py``) that, in every test cell,
+
+* removes the hidden-test region (``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``),
+  as nbgrader does when it releases an assignment, and
+* cuts each error down to its last line, ``ErrorName: message``, since a Python traceback
+  quotes the lines that failed, hidden ones included.
+
+The student still sees each test cell's points and what it printed, and for a failed check
+its feedback (expected, found, hint), which :class:`helpers.feedback.CheckFailed` carries
+in its message.
+"""
+
+from __future__ import annotations
+
+from nbgrader import utils
+from nbgrader.preprocessors import ClearHiddenTests
+
+
+class FeedbackWithoutHiddenTests(ClearHiddenTests):
+    """ClearHiddenTests for feedback: also reduces test cells' errors to ``ename: evalue``."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        cell, resources = super().preprocess_cell(cell, resources, cell_index)
+        if utils.is_grade(cell):
+            for output in cell.get("outputs", []):
+                if output.output_type == "error":
+                    output.traceback = [f"{output.ename}: {output.evalue}"]
+        return cell, resources
