@@ -120,8 +120,9 @@ def page() -> Iterator[Page]:
     for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--window-size=1400,1000", "--disable-background-networking"]:
         options.add_argument(flag)
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not look for a browser online
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not look for one online
+        driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
     try:
         yield Page(driver)
     finally:
