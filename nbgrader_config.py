@@ -28,6 +28,21 @@ c.GenerateFeedback.preprocessors = [
     "helpers.returned.FeedbackWithoutHiddenTests",
 ]
 
+# Hidden tests only record what the answer did, on inputs the notebook never showed; a
+# separate, isolated Python judges the records and writes each test cell's verdict, so
+# nothing the submission's kernel patched decides a grade (helpers/judge.py).
+c.Autograde.autograde_preprocessors = [
+    "helpers.judge.CollectEvidence",
+    "nbgrader.preprocessors.Execute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "helpers.judge.JudgeOutsideKernel",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
 # Training cells take longer than nbgrader's 30 s default (seconds per cell).
 c.Execute.timeout = 600
 

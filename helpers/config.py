@@ -14,6 +14,10 @@ else ``quick``.
 
 from __future__ import annotations
 
+from helpers import import_tensorflow_quietly
+
+import_tensorflow_quietly()  # before anything imports TensorFlow or Keras
+
 import dataclasses
 import os
 

@@ -18,6 +18,10 @@ first epoch crash on them.
 
 from __future__ import annotations
 
+from helpers import import_tensorflow_quietly
+
+import_tensorflow_quietly()  # before anything imports TensorFlow or Keras
+
 import os
 from collections import Counter
 from dataclasses import dataclass, field

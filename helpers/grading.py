@@ -13,6 +13,10 @@ module) in their own cells changes only what the visible self-check sees.
 
 from __future__ import annotations
 
+from helpers import import_tensorflow_quietly
+
+import_tensorflow_quietly()  # before anything imports TensorFlow or Keras
+
 import functools
 from typing import Any, Callable, Sequence
 
@@ -182,22 +186,35 @@ def _expect_logit_accuracy(model) -> None:
              "on logits, pass keras.metrics.BinaryAccuracy(threshold=0.0).")
 
 
-def _fit_changes(model, layer_name: str, x, y) -> int:
-    """Train ``model`` one epoch on (x, y) and return how many of the layer's weights moved.
+def _changes_since(model, before: Sequence[np.ndarray], names: Sequence[str]) -> dict[str, int]:
+    """How many weights of each layer in ``names`` differ from ``before``.
+
+    ``before`` is ``model.get_weights()`` as it was, in the order of ``model.weights``.
+    """
+    if len(before) != len(model.weights):
+        fail("the weights compared belong to this model",
+             f"{len(model.weights)} arrays, as model.get_weights() gives",
+             f"{len(before)} arrays", "do not replace the model or its layers.")
+    position = {id(variable): index for index, variable in enumerate(model.weights)}
+    return {name: changed_count(model.get_layer(name),
+                                [before[position[id(w)]] for w in model.get_layer(name).weights])
+            for name in names}
+
+
+def _fit_changes(model, names: Sequence[str], x, y) -> dict[str, int]:
+    """Train ``model`` one epoch on (x, y); how many weights of each layer in ``names`` moved.
 
     Uses fit's default batch size, as the exercises do, so Keras reuses the training step it
     already built rather than tracing a new one. The model's weights and the optimizer's
     state are restored afterwards, so checking does not change the notebook.
     """
-    layer = model.get_layer(layer_name)
     optimizer = model.optimizer
     if not optimizer.built:
         optimizer.build(model.trainable_variables)  # as fit would: its state can be restored
     before_all = model.get_weights()
     optimizer_before = [np.array(v.numpy(), copy=True) for v in optimizer.variables]
-    before = snapshot(layer)
     model.fit(x, y, epochs=1, verbose=0)
-    moved = changed_count(layer, before)
+    moved = _changes_since(model, before_all, names)
     model.set_weights(before_all)
     for variable, value in zip(optimizer.variables, optimizer_before):
         variable.assign(value)
@@ -207,18 +224,22 @@ def _fit_changes(model, layer_name: str, x, y) -> int:
 # --- 01 trainable weights --------------------------------------------------------
 
 
-@_check("weight counts of `conv_net`")
-def check_weight_counts(model, n_weights: Any, n_trainable: Any, n_non_trainable: Any) -> None:
-    """Exercise 01.1: the three counts match the model's weight lists."""
-    _expect_layer(model, "conv_net")
-    for value, name in [(n_weights, "n_weights"), (n_trainable, "n_trainable"),
-                        (n_non_trainable, "n_non_trainable")]:
+@_check("weight counts returned by `count_weights`")
+def check_weight_counts(count_weights: Callable, model) -> None:
+    """Exercise 01.1: ``count_weights(model)`` gives the lengths of the three weight lists."""
+    _expect_layer(model, model.name if hasattr(model, "name") else "model")
+    found = count_weights(model)
+    if not isinstance(found, (tuple, list)) or len(found) != 3:
+        fail("`count_weights` returns three numbers", "(n_weights, n_trainable, n_non_trainable)",
+             f"{type(found).__name__}: {found!r:.80}",
+             "end the function with return n_weights, n_trainable, n_non_trainable.")
+    for value, name in zip(found, ["n_weights", "n_trainable", "n_non_trainable"]):
         _expect_int(value, name)
     expected = (len(model.weights), len(model.trainable_weights), len(model.non_trainable_weights))
-    found = (n_weights, n_trainable, n_non_trainable)
+    found = tuple(int(value) for value in found)
     if found != expected:
-        fail("weight counts of `conv_net` (weights, trainable, non-trainable)", expected, found,
-             _weight_count_hint(model, found, expected))
+        fail(f"weight counts of `{model.name}` (weights, trainable, non-trainable)", expected,
+             found, _weight_count_hint(model, found, expected))
 
 
 def _weight_count_hint(model, found: tuple, expected: tuple) -> str:
@@ -230,18 +251,19 @@ def _weight_count_hint(model, found: tuple, expected: tuple) -> str:
                         sizes(model.non_trainable_weights))
     if found == layer_counts:
         return ("those are layer counts. Count weight tensors: a layer holds several (Conv2D a "
-                "kernel and a bias, BatchNormalization four): len(conv_net.weights).")
+                "kernel and a bias, BatchNormalization four): len(model.weights).")
     if found == parameter_counts:
         return ("those are numbers of parameters (the values inside the tensors). Count the "
-                "tensors themselves: len(conv_net.weights), not count_params().")
+                "tensors themselves: len(model.weights), not count_params().")
     if found == (expected[0], expected[2], expected[1]):
-        return ("trainable and non-trainable are swapped: most weights are trained; only "
-                "BatchNormalization's moving mean and variance are not.")
+        return ("trainable and non-trainable are swapped: take n_trainable from "
+                "model.trainable_weights and n_non_trainable from model.non_trainable_weights.")
     if found[0] != found[1] + found[2]:
         return ("every weight is either trainable or not, so n_trainable + n_non_trainable "
-                "must equal n_weights: take each from its own list, len(conv_net...).")
-    return ("BatchNormalization keeps 4 weights: gamma and beta are trained by the optimizer, "
-            "the moving mean and variance are not (they are non-trainable).")
+                "must equal n_weights: take each from its own list, len(model...).")
+    return ("read the three lists of the model you are given: BatchNormalization keeps 4 "
+            "weights (gamma and beta trained by the optimizer, the moving mean and variance "
+            "non-trainable), and a frozen layer's weights are all non-trainable.")
 
 
 @_check("`encoder` frozen, `classifier` trained")
@@ -255,8 +277,8 @@ def check_frozen_during_fit(model, encoder_before: Sequence[np.ndarray],
              "set the layer's trainable attribute to False before compile().")
     moved = changed_count(encoder, encoder_before)
     if moved:
-        fail("`encoder` weights unchanged by fit", "0 of 2 weights changed",
-             f"{moved} of 2 weights changed",
+        fail("`encoder` weights unchanged by fit", f"0 of {len(encoder.weights)} weights changed",
+             f"{moved} of {len(encoder.weights)} weights changed",
              "freeze before compile() and fit(): changes to trainable apply at compile().")
     if changed_count(classifier, classifier_before) == 0:
         fail("`classifier` weights changed by fit", "its weights to change",
@@ -359,22 +381,36 @@ def check_unfrozen_from(base, first_trainable: str) -> None:
 # --- 03 compile after changing trainable ----------------------------------------
 
 
+def _expect_frozen_in_fit(moved: dict[str, int]) -> None:
+    """Fail unless a fit left ``base`` unchanged and trained ``head`` (exercise 03.1)."""
+    if moved["base"]:
+        fail("a fit after freezing leaves `base` unchanged", "0 weights changed",
+             f"{moved['base']} weights changed",
+             "the model still trains with the list of trainable weights it had when it was "
+             "compiled: call compile() again after changing trainable.")
+    if not moved["head"]:
+        fail("a fit after freezing still trains `head`", "the head's weights to change",
+             "0 weights changed",
+             "freeze the layer named 'base' only, keep `head` trainable, and compile again.")
+
+
+def _expect_unfrozen_in_fit(moved: dict[str, int]) -> None:
+    """Fail unless a fit changed ``base`` (exercise 03.2)."""
+    if not moved["base"]:
+        fail("a fit after unfreezing changes `base`", "its weights to change",
+             "0 weights changed",
+             "the model still trains with the list of trainable weights it had when it was "
+             "compiled: call compile() again after changing trainable.")
+
+
 @_check("freezing `base` takes effect in fit")
 def check_freeze_takes_effect(model, x, y) -> None:
-    """Exercise 03.1: ``base`` is frozen, and a fit leaves it unchanged."""
+    """Exercise 03.1: ``base`` is frozen, and a fit leaves it unchanged and trains ``head``."""
     _expect_layer(model, "model")
     if model.get_layer("base").trainable:
         fail("`base` is frozen", "base.trainable == False", "True",
              "set model.get_layer('base').trainable = False.")
-    moved = _fit_changes(model, "base", x, y)
-    if moved:
-        fail(
-            "a fit after freezing leaves `base` unchanged",
-            "0 weights changed",
-            f"{moved} weights changed",
-            "the model still trains with the list of trainable weights it had when it was "
-            "compiled: call compile() again after changing trainable.",
-        )
+    _expect_frozen_in_fit(_fit_changes(model, ["base", "head"], x, y))
 
 
 @_check("unfreezing `base` takes effect in fit, at a low learning rate")
@@ -384,15 +420,22 @@ def check_unfreeze_takes_effect(model, x, y, max_learning_rate: float = 1e-4) ->
     if not model.get_layer("base").trainable:
         fail("`base` is trainable", "base.trainable == True", "False",
              "set model.get_layer('base').trainable = True.")
-    moved = _fit_changes(model, "base", x, y)
-    if not moved:
-        fail(
-            "a fit after unfreezing changes `base`",
-            "its weights to change",
-            "0 weights changed",
-            "the model still trains with the list of trainable weights it had when it was "
-            "compiled: call compile() again after changing trainable.",
-        )
+    _expect_unfrozen_in_fit(_fit_changes(model, ["base", "head"], x, y))
+    _expect_low_learning_rate(model, max_learning_rate)
+
+
+@_check("freezing `base` took effect in the fit that followed")
+def check_fit_after_freezing(model, before: Sequence[np.ndarray]) -> None:
+    """Exercise 03.1, judged after the fact: ``model`` holds its weights after a fit that came
+    after the answer; ``before`` is ``model.get_weights()`` from before the answer."""
+    _expect_frozen_in_fit(_changes_since(model, before, ["base", "head"]))
+
+
+@_check("unfreezing `base` took effect in the fit that followed, at a low learning rate")
+def check_fit_after_unfreezing(model, before: Sequence[np.ndarray],
+                               max_learning_rate: float = 1e-4) -> None:
+    """Exercise 03.2, judged after the fact (see :func:`check_fit_after_freezing`)."""
+    _expect_unfrozen_in_fit(_changes_since(model, before, ["base", "head"]))
     _expect_low_learning_rate(model, max_learning_rate)
 
 
@@ -406,9 +449,20 @@ def check_unfrozen_bn_inference(model, base, images) -> None:
     ``model`` must have no Dropout, so the only layers that behave differently in training
     are the base's BatchNormalization layers.
     """
+    import keras
+
     _expect_layer(model, "model")
     _expect_layer(base, "base")
     _expect_unfrozen(base)
+    bn = keras.layers.BatchNormalization
+    still_frozen = [layer.name for layer in base.layers
+                    if layer.weights and not isinstance(layer, bn) and not layer.trainable]
+    if still_frozen:
+        fail("every layer of the base outside BatchNormalization trainable",
+             "0 frozen layers with weights, other than BatchNormalization",
+             f"frozen: {_names(still_frozen)}",
+             "unfreeze the whole base (base.trainable = True), then freeze only the "
+             "keras.layers.BatchNormalization layers.")
     gap = float(np.max(np.abs(np.asarray(model(images, training=True))
                               - np.asarray(model(images, training=False)))))
     if gap > 1e-4:
@@ -616,7 +670,7 @@ def check_unfrozen_for_fine_tuning(model, base, x, y, max_learning_rate: float) 
              "after base.trainable = True, set trainable = False on every "
              "keras.layers.BatchNormalization layer of the base (notebook 04).")
     _expect_low_learning_rate(model, max_learning_rate)
-    if not _fit_changes(model, base.name, x, y):
+    if not _fit_changes(model, [base.name], x, y)[base.name]:
         fail("a fit after unfreezing changes the base", "its weights to change",
              "0 weights changed",
              "call model.compile(...) again after changing trainable.")

@@ -1,0 +1,231 @@
+"""Hidden tests judged from records: each answer on fresh inputs, then a verdict from the record.
+
+Here the recording and the judging share this process, to test what each verdict says; the
+autograde tests (test_honest_grades.py) run the judge in its own process, as grading does.
+"""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from nbformat.v4 import new_code_cell, new_output
+
+from helpers import evidence, fresh, verdicts
+from helpers.judge import JudgeOutsideKernel, judged_cells
+
+BN = keras.layers.BatchNormalization
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_EVIDENCE", str(tmp_path))
+    return tmp_path
+
+
+def judged(folder, name: str, answer) -> dict:
+    """Record ``answer`` with the evidence function ``name``, then judge the record."""
+    getattr(evidence, name)(answer)
+    return verdicts.verdict(folder, name)
+
+
+def passes(folder, name, answer) -> bool:
+    result = judged(folder, name, answer)
+    assert result["message"].startswith("✓" if result["passed"] else "✗"), result
+    if not result["passed"]:
+        assert "expected:" in result["message"] and "found:" in result["message"], result
+    return result["passed"]
+
+
+# --- the right answers, and answers that only fit the notebook's own objects --------------
+
+
+def count_weights(model):
+    return len(model.weights), len(model.trainable_weights), len(model.non_trainable_weights)
+
+
+def test_weight_counts(folder):
+    assert passes(folder, "weight_counts", count_weights)
+    conv_net_counts = (8, 6, 2)  # what the notebook printed for its conv_net
+    assert not passes(folder, "weight_counts", lambda model: conv_net_counts)
+    assert not passes(folder, "weight_counts",  # trainable flags ignored: BN only
+                      lambda model: (len(model.weights), len(model.weights) - 2 * sum(
+                          isinstance(layer, BN) for layer in model.layers),
+                          2 * sum(isinstance(layer, BN) for layer in model.layers)))
+    message = judged(folder, "weight_counts", lambda model: model.undefined)["message"]
+    assert "AttributeError" in message and "graded on: `mlp_with_batch_norm`" in message
+
+
+def train_classifier_only(model, x, y):
+    model.get_layer("encoder").trainable = False
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, y, epochs=3, verbose=0)
+
+
+def test_classifier_only_training(folder):
+    assert passes(folder, "classifier_only_training", train_classifier_only)
+
+    def restored(model, x, y):
+        weights = model.get_weights()
+        train_classifier_only(model, x, y)
+        model.set_weights(weights)
+
+    def swapped(model, x, y):  # trains a copy, leaves the given model untouched
+        train_classifier_only(keras.models.clone_model(model), x, y)
+
+    def not_recompiled(model, x, y):
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x, y, epochs=1, verbose=0)
+        model.get_layer("encoder").trainable = False
+        model.fit(x, y, epochs=2, verbose=0)
+
+    for answer in [restored, swapped, not_recompiled]:
+        assert not passes(folder, "classifier_only_training", answer), answer.__name__
+
+
+def cut_at(base, cut):
+    base.trainable = True
+    for index, layer in enumerate(base.layers):
+        layer.trainable = index >= cut
+
+
+def test_frozen_through_and_unfrozen_from(folder):
+    names = lambda base: [layer.name for layer in base.layers]
+    assert passes(folder, "frozen_through", lambda base, name: cut_at(base, names(base).index(name) + 1))
+    assert passes(folder, "unfrozen_from", lambda base, name: cut_at(base, names(base).index(name)))
+    assert not passes(folder, "frozen_through", lambda base, name: cut_at(base, 249))  # typed
+    assert not passes(folder, "frozen_through",  # one too few
+                      lambda base, name: cut_at(base, names(base).index(name)))
+    assert not passes(folder, "unfrozen_from",  # the block's own layers only
+                      lambda base, name: [setattr(layer, "trainable", layer.name.startswith(
+                          name.rsplit("_", 1)[0])) for layer in base.layers])
+
+    def base_left_frozen(base, name):
+        for index, layer in enumerate(base.layers):
+            layer.trainable = index >= names(base).index(name)
+
+    assert not passes(folder, "unfrozen_from", base_left_frozen)
+
+
+def test_freeze_and_unfreeze_take_effect(folder):
+    def freeze(model):
+        model.get_layer("base").trainable = False
+        model.compile(optimizer="adam", loss="mse")
+
+    def unfreeze(model):
+        model.get_layer("base").trainable = True
+        model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="mse")
+
+    assert passes(folder, "freeze_takes_effect", freeze)
+    assert passes(folder, "unfreeze_takes_effect", unfreeze)
+    assert not passes(folder, "freeze_takes_effect",  # no recompile
+                      lambda model: setattr(model.get_layer("base"), "trainable", False))
+    assert not passes(folder, "unfreeze_takes_effect",
+                      lambda model: setattr(model.get_layer("base"), "trainable", True))
+
+    def freeze_everything(model):  # more than asked: the head stops training too
+        model.trainable = False
+        model.compile(optimizer="adam", loss="mse")
+
+    assert not passes(folder, "freeze_takes_effect", freeze_everything)
+
+    def unfreeze_fast(model):
+        model.get_layer("base").trainable = True
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+
+    assert "learning rate" in judged(folder, "unfreeze_takes_effect", unfreeze_fast)["message"]
+
+
+def test_unfrozen_bn_inference_and_top_unfrozen(folder):
+    def prepare(model, base):
+        base.trainable = True
+        for layer in base.layers:
+            layer.trainable = not isinstance(layer, BN)
+        model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="mse")
+
+    def unfreeze_top(base, n_top):
+        base.trainable = True
+        for index, layer in enumerate(base.layers):
+            layer.trainable = index >= len(base.layers) - n_top and not isinstance(layer, BN)
+
+    assert passes(folder, "unfrozen_bn_inference", prepare)
+    assert passes(folder, "top_unfrozen_except_bn", unfreeze_top)
+
+    def bn_in_training_mode(model, base):
+        base.trainable = True
+        model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="mse")
+
+    def only_the_top(model, base):  # less than asked: most of the base stays frozen
+        prepare(model, base)
+        for layer in base.layers[:-3]:
+            layer.trainable = False
+
+    for answer in [bn_in_training_mode, only_the_top]:
+        assert not passes(folder, "unfrozen_bn_inference", answer), answer.__name__
+    assert not passes(folder, "top_unfrozen_except_bn", lambda base, n: unfreeze_top(base, 20))
+
+
+# --- records that are missing, damaged or hostile --------------------------------------------
+
+
+def test_a_missing_record_is_not_a_pass(folder):
+    assert verdicts.verdict(folder, "weight_counts") == {"missing": True}
+
+
+@pytest.mark.parametrize("damage", ["not json", json.dumps({"cases": [{"returned": 1}]}),
+                                    json.dumps({"no cases": []})])
+def test_a_damaged_record_fails_with_a_message(folder, damage):
+    (folder / "weight_counts.json").write_text(damage)
+    result = verdicts.verdict(folder, "weight_counts")
+    assert result["passed"] is False and result["message"].startswith("✗"), result
+
+
+def test_a_record_of_fewer_cases_than_inputs_fails(folder):
+    evidence.record("weight_counts", [{"returned": [14, 8, 6]}])  # right on the first model only
+    assert verdicts.verdict(folder, "weight_counts")["passed"] is False
+
+
+def test_pickled_arrays_in_a_record_are_not_loaded(folder):
+    evidence.record("classifier_only_training", [{"flags": {}}, {"flags": {}}])
+    np.savez(folder / "classifier_only_training.npz",
+             case0_weight0=np.array([object()], dtype=object))
+    result = verdicts.verdict(folder, "classifier_only_training")
+    assert result["passed"] is False and "could not be read" in result["message"], result
+
+
+def test_an_oversized_record_is_not_read(folder, monkeypatch):
+    monkeypatch.setattr(verdicts, "MAX_RECORD_BYTES", 10)
+    evidence.record("weight_counts", [{"returned": [14, 8, 6]}] * 3)
+    assert "larger than 10 bytes" in verdicts.verdict(folder, "weight_counts")["message"]
+
+
+# --- how verdicts become test cell outputs ---------------------------------------------------
+
+
+def graded_cell(source: str, outputs=()):
+    cell = new_code_cell(source, outputs=list(outputs))
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "ex1-check",
+                                 "points": 2}
+    return cell
+
+
+def test_judged_cells_come_from_the_test_cells_own_source():
+    from nbformat.v4 import new_notebook
+
+    answer = new_code_cell("evidence.weight_counts(count_weights)")  # not a test cell
+    test = graded_cell("grading.check(x)\n### BEGIN HIDDEN TESTS\nfrom helpers import evidence\n"
+                       "evidence.frozen_through(freeze_through)\n### END HIDDEN TESTS")
+    assert judged_cells(new_notebook(cells=[answer, test])) == {1: "frozen_through"}
+
+
+def test_a_missing_record_keeps_the_cells_own_error_or_says_why():
+    error = new_output("error", ename="CheckFailed", evalue="✗ x", traceback=["✗ x"])
+    stopped = graded_cell("", [new_output("stream", name="stdout", text="hi\n"), error])
+    assert JudgeOutsideKernel.outputs(stopped, {"missing": True}) == [error]
+    silent = graded_cell("", [new_output("stream", name="stdout", text="✓ faked\n")])
+    (output,) = JudgeOutsideKernel.outputs(silent, {"missing": True})
+    assert output.output_type == "error" and "not run on the grader's inputs" in output.evalue
+    (output,) = JudgeOutsideKernel.outputs(silent, {"passed": True, "message": "✓ ok"})
+    assert output.output_type == "stream" and output.text == "✓ ok\n"
