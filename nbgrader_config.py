@@ -18,6 +18,11 @@ c.CourseDirectory.release_directory = "notebooks"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, ".nbgrader", "gradebook.db")
 c.Exchange.root = os.path.join(c.CourseDirectory.root, ".nbgrader", "exchange")
 
+# Submissions are notebooks: Python files shipped beside one (a `helpers/` package, a
+# `numpy.py`) are not copied where it is graded, so they cannot shadow the course's modules.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
+                            "*.py", "*.so", "*.pth"]
+
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
 # Feedback pages come from the autograded notebooks, which hold the hidden tests: nbgrader's
@@ -42,6 +47,7 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+c.CollectEvidence.secret_file = os.path.join(c.CourseDirectory.root, ".nbgrader", "grading-secret")
 
 # Training cells take longer than nbgrader's 30 s default (seconds per cell).
 c.Execute.timeout = 600

@@ -29,6 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 #: The environment variable naming the folder where a graded kernel records what the
 #: learner's answers did (:mod:`helpers.evidence`, read by :mod:`helpers.judge`).
 EVIDENCE_ENV = "COURSE_EVIDENCE"
+#: The environment variable holding the seed the grader drew for a submission's fresh inputs.
+EVIDENCE_SEED_ENV = "COURSE_EVIDENCE_SEED"
 #: The judge's output line that holds its verdicts, as JSON (:mod:`helpers.verdicts`).
 VERDICTS_PREFIX = "VERDICTS "
 

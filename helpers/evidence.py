@@ -10,8 +10,9 @@ it is judged: a record passes only if it is what a right answer does to models t
 never saw.
 
 Records go to the folder named by ``$COURSE_EVIDENCE``, which the grader creates empty for
-each submission. Outside grading (the instructor running the solutions) they go to a
-temporary folder that is thrown away.
+each submission, and the fresh inputs follow the seed in ``$COURSE_EVIDENCE_SEED``, which the
+grader draws for it. Outside grading (the instructor running the solutions) records go to a
+temporary folder that is thrown away, and the seed is 0.
 
 To write a new exercise's hidden test: add a function here that runs the answer on fresh
 inputs and calls :func:`record`, and a judge of the same name in :mod:`helpers.verdicts`.
@@ -33,13 +34,18 @@ from typing import Any, Callable
 
 import numpy as np
 
-from helpers import EVIDENCE_ENV, fresh
+from helpers import EVIDENCE_ENV, EVIDENCE_SEED_ENV, fresh
 
 
 def folder() -> Path:
     """Where records go: ``$COURSE_EVIDENCE`` while grading, else a fresh temporary folder."""
     configured = os.environ.get(EVIDENCE_ENV)
     return Path(configured) if configured else Path(tempfile.mkdtemp(prefix="evidence-"))
+
+
+def seed() -> int:
+    """The seed of this run's fresh inputs."""
+    return int(os.environ.get(EVIDENCE_SEED_ENV, "0"))
 
 
 def record(name: str, cases: list[dict], arrays: dict[str, np.ndarray] | None = None) -> None:
@@ -78,9 +84,9 @@ def attempt(answer: Callable, *args) -> dict:
 
 
 def weight_counts(count_weights: Callable) -> None:
-    """01.1: ``count_weights`` on each of :data:`helpers.fresh.WEIGHT_COUNT_MODELS`."""
-    record("weight_counts", [attempt(count_weights, build()) for build in
-                             fresh.WEIGHT_COUNT_MODELS])
+    """01.1: ``count_weights`` on each of :func:`helpers.fresh.weight_count_models`."""
+    record("weight_counts", [attempt(count_weights, model) for model in
+                             fresh.weight_count_models(seed())])
 
 
 @contextlib.contextmanager
@@ -142,17 +148,17 @@ def _flags_after(name: str, cases: list[fresh.BaseCase], answer: Callable) -> No
 
 def frozen_through(freeze_through: Callable) -> None:
     """02.1: ``freeze_through(base, last_frozen)`` on fresh bases and layer names."""
-    _flags_after("frozen_through", fresh.FROZEN_THROUGH_CASES, freeze_through)
+    _flags_after("frozen_through", fresh.frozen_through_cases(seed()), freeze_through)
 
 
 def unfrozen_from(unfreeze_from: Callable) -> None:
     """02.2: ``unfreeze_from(base, first_trainable)`` on fresh bases and layer names."""
-    _flags_after("unfrozen_from", fresh.UNFROZEN_FROM_CASES, unfreeze_from)
+    _flags_after("unfrozen_from", fresh.unfrozen_from_cases(seed()), unfreeze_from)
 
 
 def top_unfrozen_except_bn(unfreeze_top: Callable) -> None:
     """04.2: ``unfreeze_top(base, n_top)`` on fresh bases and counts."""
-    _flags_after("top_unfrozen_except_bn", fresh.TOP_UNFROZEN_CASES, unfreeze_top)
+    _flags_after("top_unfrozen_except_bn", fresh.top_unfrozen_cases(seed()), unfreeze_top)
 
 
 # --- 03 -------------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ only, cannot be right on a model it has never met. Every builder here is determi
 runs the answer on them (:mod:`helpers.evidence`), and the judge rebuilds them in its own
 process to decide what the answer did (:mod:`helpers.verdicts`).
 
-Each ``*_CASES`` list pairs a builder with what the exercise is asked to do on it.
+Where a right answer is a value (a count, a layer name, a number of layers), the inputs
+depend on a seed the grader draws for each submission (``$COURSE_EVIDENCE_SEED``): this file
+is public, so fixed inputs would have fixed answers that could be typed in.
 """
 
 from __future__ import annotations
@@ -27,35 +29,54 @@ layers = keras.layers
 # --- models of several shapes (01.1) -------------------------------------------------------
 
 
-def mlp_with_batch_norm() -> keras.Model:
-    """An MLP with two BatchNormalization layers and one frozen Dense layer."""
-    return keras.Sequential(
-        [keras.Input((6,)), layers.Dense(5, name="dense_1"), layers.BatchNormalization(name="bn_1"),
-         layers.Dense(4, name="frozen_dense", trainable=False),
-         layers.BatchNormalization(name="bn_2"), layers.Dense(2, name="output")],
-        name="mlp_with_batch_norm")
+def _mlp(rng: np.random.Generator, name: str, batch_norm: float, frozen: float) -> keras.Model:
+    """An MLP of 2 to 4 Dense layers; after each, a BatchNormalization with probability
+    ``batch_norm``; each layer frozen with probability ``frozen``."""
+    stack = [keras.Input((int(rng.integers(2, 7)),))]
+    for index in range(int(rng.integers(2, 5))):
+        stack.append(layers.Dense(int(rng.integers(2, 6)), name=f"dense_{index}",
+                                  trainable=bool(rng.random() >= frozen)))
+        if rng.random() < batch_norm:
+            stack.append(layers.BatchNormalization(name=f"bn_{index}",
+                                                   trainable=bool(rng.random() >= frozen)))
+    stack.append(layers.Dense(int(rng.integers(1, 4)), name="output"))
+    return keras.Sequential(stack, name=name)
 
 
-def conv_net_with_frozen_block() -> keras.Model:
-    """A conv net whose middle block (a convolution and a BatchNormalization) is frozen."""
-    block = keras.Sequential([keras.Input((8, 8, 4)), layers.Conv2D(4, 3, padding="same",
-                                                                   name="block_conv"),
-                              layers.BatchNormalization(name="block_bn")], name="frozen_block")
-    block.trainable = False
+def _conv_net_with_frozen_block(rng: np.random.Generator) -> keras.Model:
+    """A conv net whose middle block (1 to 3 convolutions, each with a BatchNormalization)
+    is frozen as a whole."""
+    block = [keras.Input((8, 8, 4))]
+    for index in range(int(rng.integers(1, 4))):
+        block += [layers.Conv2D(4, 3, padding="same", name=f"block_conv_{index}"),
+                  layers.BatchNormalization(name=f"block_bn_{index}")]
+    frozen_block = keras.Sequential(block, name="frozen_block")
+    frozen_block.trainable = False
     return keras.Sequential([keras.Input((8, 8, 3)), layers.Conv2D(4, 3, padding="same",
                                                                    name="conv"),
-                             block, layers.GlobalAveragePooling2D(name="pool"),
-                             layers.Dense(3, name="output")], name="conv_net_with_frozen_block")
+                             frozen_block, layers.GlobalAveragePooling2D(name="pool"),
+                             layers.Dense(int(rng.integers(1, 4)), name="output")],
+                            name="conv_net_with_frozen_block")
 
 
-def plain_mlp() -> keras.Model:
-    """Two Dense layers and nothing else: every weight trainable."""
-    return keras.Sequential([keras.Input((3,)), layers.Dense(4, name="hidden"),
-                             layers.Dense(1, name="output")], name="plain_mlp")
+def weight_count_models(seed: int) -> list[keras.Model]:
+    """Three models whose depth, BatchNormalization layers and frozen layers come from
+    ``seed``: their weight counts cannot be known before the seed is drawn."""
+    rng = np.random.default_rng(seed)
+    return [_mlp(rng, "mlp_with_batch_norm", batch_norm=0.7, frozen=0.3),
+            _conv_net_with_frozen_block(rng),
+            _mlp(rng, "plain_mlp", batch_norm=0.0, frozen=0.0)]
 
 
-WEIGHT_COUNT_MODELS: list[Callable[[], keras.Model]] = [
-    mlp_with_batch_norm, conv_net_with_frozen_block, plain_mlp]
+def describe_model(model: keras.Model) -> str:
+    """``model``'s name, layer count, BatchNormalization layers and frozen layers."""
+    def inner(layer) -> list:
+        return [layer] + [deeper for sub in getattr(layer, "layers", []) for deeper in inner(sub)]
+
+    norms = sum(isinstance(layer, layers.BatchNormalization) for layer in inner(model))
+    frozen = sum(not layer.trainable for layer in model.layers)
+    return (f"`{model.name}`, {len(model.layers)} layers, {norms} BatchNormalization, "
+            f"{frozen} frozen")
 
 
 # --- bases with named layers (02, 04) ------------------------------------------------------
@@ -108,12 +129,37 @@ class BaseCase:
         return f"{self.build.__name__} ({self.setup.__doc__.split(':')[0].strip()}), {self.argument!r}"
 
 
-FROZEN_THROUGH_CASES = [BaseCase(small_mobilenet_v2, frozen_whole, "block_5_add"),
-                        BaseCase(small_cnn, all_trainable, "block1_pool")]
-UNFROZEN_FROM_CASES = [BaseCase(small_mobilenet_v2, frozen_whole, "block_11_expand"),
-                       BaseCase(small_cnn, all_trainable, "block2_conv")]
-TOP_UNFROZEN_CASES = [BaseCase(small_mobilenet_v2, frozen_whole, 12),
-                      BaseCase(small_cnn, all_trainable, 5)]
+#: Names a cut may fall on: MobileNetV2's residual additions and expansions, which end and
+#: start its blocks, and the small CNN's layers between its first and last.
+MOBILENET_V2_ADDS = [f"block_{k}_add" for k in [2, 4, 5, 7, 8, 9, 11, 12, 14, 15]]
+MOBILENET_V2_EXPANDS = [f"block_{k}_expand" for k in range(1, 17)]
+SMALL_CNN_NAMES = [f"{block}_{part}" for block in ["stem", "block1", "block2"]
+                   for part in ["conv", "bn", "relu", "pool"] if f"{block}_{part}" != "stem_pool"]
+
+
+def _pick(rng: np.random.Generator, options: list):
+    return options[int(rng.integers(len(options)))]
+
+
+def frozen_through_cases(seed: int) -> list[BaseCase]:
+    """02.1's bases, each with a layer to freeze through drawn from ``seed``."""
+    rng = np.random.default_rng(seed + 1)
+    return [BaseCase(small_mobilenet_v2, frozen_whole, _pick(rng, MOBILENET_V2_ADDS)),
+            BaseCase(small_cnn, all_trainable, _pick(rng, SMALL_CNN_NAMES))]
+
+
+def unfrozen_from_cases(seed: int) -> list[BaseCase]:
+    """02.2's bases, each with a first trainable layer drawn from ``seed``."""
+    rng = np.random.default_rng(seed + 2)
+    return [BaseCase(small_mobilenet_v2, frozen_whole, _pick(rng, MOBILENET_V2_EXPANDS)),
+            BaseCase(small_cnn, all_trainable, _pick(rng, SMALL_CNN_NAMES))]
+
+
+def top_unfrozen_cases(seed: int) -> list[BaseCase]:
+    """04.2's bases, each with a number of top layers drawn from ``seed``."""
+    rng = np.random.default_rng(seed + 3)
+    return [BaseCase(small_mobilenet_v2, frozen_whole, int(rng.integers(5, 41))),
+            BaseCase(small_cnn, all_trainable, int(rng.integers(2, 11)))]
 
 
 def layer_flags(base: keras.Model) -> dict:

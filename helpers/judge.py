@@ -6,7 +6,10 @@ scores a test cell by whether it ended in an error. Whatever the submission patc
 package shipped beside the notebook) could decide that. Here the kernel only *records*:
 
 1. :class:`CollectEvidence` (before nbgrader's Execute) gives the kernel an empty folder,
-   through ``$COURSE_EVIDENCE``.
+   through ``$COURSE_EVIDENCE``, and the seed of this submission's fresh inputs, through
+   ``$COURSE_EVIDENCE_SEED``. The seed is a keyed hash of the student, assignment and
+   notebook under the course's secret (``.nbgrader/grading-secret``, made at the first
+   autograde): the same on every regrade, unknown to anyone before grading.
 2. During execution, a test cell's hidden part (``evidence.NAME(answer)``) runs the learner's
    answer on inputs the notebook never showed and records what it did (:mod:`helpers.evidence`).
 3. :class:`JudgeOutsideKernel` (after Execute, before SaveAutoGrades) asks a separate,
@@ -24,9 +27,12 @@ the gradebook (OverwriteCells), never from anything the submission wrote.
 from __future__ import annotations
 
 import atexit
+import hashlib
+import hmac
 import json
 import os
 import re
+import secrets
 import select
 import shutil
 import subprocess
@@ -39,9 +45,9 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Integer
+from traitlets import Integer, Unicode
 
-from helpers import EVIDENCE_ENV, VERDICTS_PREFIX
+from helpers import EVIDENCE_ENV, EVIDENCE_SEED_ENV, VERDICTS_PREFIX
 
 #: ``evidence.NAME(`` at the start of a line of a test cell: that cell is judged by NAME.
 JUDGED_CALL = re.compile(r"^\s*evidence\.(\w+)\(", re.MULTILINE)
@@ -63,14 +69,32 @@ def judged_cells(notebook: NotebookNode) -> dict[int, str]:
 
 
 class CollectEvidence(NbGraderPreprocessor):
-    """Before execution: an empty folder for the kernel's records, named in its environment."""
+    """Before execution: an empty folder for the kernel's records, and the seed of the fresh
+    inputs, named in its environment."""
+
+    secret_file = Unicode(os.path.join(".nbgrader", "grading-secret"),
+                          help="The course's key for the seeds of fresh inputs.").tag(config=True)
+
+    def seed(self, resources: dict) -> int:
+        """The submission's seed: a keyed hash of who submitted what, under the secret."""
+        secret = Path(self.secret_file)
+        if not secret.is_file():
+            secret.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_hex(32))
+        about = resources.get("nbgrader", {})
+        message = "/".join(str(about.get(key)) for key in ["assignment", "student", "notebook"])
+        digest = hmac.new(secret.read_bytes().strip(), message.encode(), hashlib.sha256)
+        return int(digest.hexdigest()[:8], 16)
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         if judged_cells(nb):
             judge_process()  # it starts up while the kernel runs
-        folder = tempfile.mkdtemp(prefix="evidence-")
-        os.environ[EVIDENCE_ENV] = folder  # the kernel nbgrader starts next inherits it
-        resources["evidence_folder"] = folder
+        folder, seed = tempfile.mkdtemp(prefix="evidence-"), self.seed(resources)
+        os.environ[EVIDENCE_ENV] = folder  # the kernel nbgrader starts next inherits them
+        os.environ[EVIDENCE_SEED_ENV] = str(seed)
+        resources["evidence"] = {"folder": folder, "seed": seed}
         return nb, resources
 
 
@@ -80,25 +104,27 @@ class JudgeOutsideKernel(NbGraderPreprocessor):
     timeout = Integer(300, help="Seconds the judge may take for one notebook.").tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        folder = resources.pop("evidence_folder", None)
+        collected = resources.pop("evidence", None)
         os.environ.pop(EVIDENCE_ENV, None)
-        if folder is None:
+        os.environ.pop(EVIDENCE_SEED_ENV, None)
+        if collected is None:
             raise RuntimeError("JudgeOutsideKernel needs CollectEvidence before Execute")
+        folder = collected["folder"]
         try:
             cells = judged_cells(nb)
             if cells:
-                verdicts = self.judge(Path(folder), sorted(set(cells.values())))
+                verdicts = self.judge(Path(folder), sorted(set(cells.values())), collected["seed"])
                 for index, name in cells.items():
                     nb.cells[index].outputs = self.outputs(nb.cells[index], verdicts[name])
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return nb, resources
 
-    def judge(self, folder: Path, names: list[str]) -> dict[str, dict]:
+    def judge(self, folder: Path, names: list[str], seed: int) -> dict[str, dict]:
         """The verdicts of ``folder``'s records, from the judge process."""
         global _judge
         try:
-            return judge_process().ask(folder, names, self.timeout)
+            return judge_process().ask(folder, names, seed, self.timeout)
         except RuntimeError:
             _judge.close()
             _judge = None
@@ -128,7 +154,8 @@ class JudgeProcess:
 
     def __init__(self) -> None:
         environment = {key: value for key, value in os.environ.items()
-                       if not key.startswith("PYTHON") and key != EVIDENCE_ENV}
+                       if not key.startswith("PYTHON")
+                       and key not in {EVIDENCE_ENV, EVIDENCE_SEED_ENV}}
         self.workdir = tempfile.TemporaryDirectory(prefix="judge-")
         self.errors = open(Path(self.workdir.name) / "stderr", "w+b")
         self.process = subprocess.Popen(
@@ -136,9 +163,10 @@ class JudgeProcess:
             cwd=self.workdir.name, env=environment, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self.errors)
 
-    def ask(self, folder: Path, names: list[str], timeout: float) -> dict[str, dict]:
+    def ask(self, folder: Path, names: list[str], seed: int, timeout: float
+            ) -> dict[str, dict]:
         """Send one request; wait at most ``timeout`` seconds for its verdicts."""
-        request = json.dumps({"folder": str(folder), "names": names}) + "\n"
+        request = json.dumps({"folder": str(folder), "names": names, "seed": seed}) + "\n"
         try:
             self.process.stdin.write(request.encode())
             self.process.stdin.flush()

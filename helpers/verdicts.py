@@ -106,13 +106,13 @@ def on(description: str) -> Iterator[None]:
 # --- judges ----------------------------------------------------------------------------------
 
 
-def weight_counts(record: Record) -> None:
-    for _, build, case in paired(fresh.WEIGHT_COUNT_MODELS, record):
-        with on(f"`{build.__name__}`, {build.__doc__.strip().rstrip('.').lower()}"):
+def weight_counts(record: Record, seed: int) -> None:
+    for _, model, case in paired(fresh.weight_count_models(seed), record):
+        with on(fresh.describe_model(model)):
             def replay(_model, case=case):
                 recorded_error(case)
                 return revive(case["returned"])
-            grading.check_weight_counts(replay, build())
+            grading.check_weight_counts(replay, model)
 
 
 def _with_recorded_weights(case: fresh.TrainingCase, entry: dict, weights: list[np.ndarray]
@@ -133,7 +133,7 @@ def _with_recorded_weights(case: fresh.TrainingCase, entry: dict, weights: list[
     return model, initial
 
 
-def classifier_only_training(record: Record) -> None:
+def classifier_only_training(record: Record, seed: int) -> None:
     for index, case, entry in paired(fresh.ENCODER_CASES, record):
         with on(case.describe()):
             model, initial = _with_recorded_weights(case, entry, record.weights(index))
@@ -143,23 +143,24 @@ def classifier_only_training(record: Record) -> None:
             grading.check_frozen_during_fit(model, before["encoder"], before["classifier"])
 
 
-def freeze_takes_effect(record: Record) -> None:
+def freeze_takes_effect(record: Record, seed: int) -> None:
     for index, case, entry in paired(fresh.BASE_HEAD_CASES, record):
         with on(case.describe()):
             model, initial = _with_recorded_weights(case, entry, record.weights(index))
             grading.check_fit_after_freezing(model, initial)
 
 
-def unfreeze_takes_effect(record: Record) -> None:
+def unfreeze_takes_effect(record: Record, seed: int) -> None:
     for index, case, entry in paired(fresh.BASE_HEAD_CASES, record):
         with on(case.describe()):
             model, initial = _with_recorded_weights(case, entry, record.weights(index))
             grading.check_fit_after_unfreezing(model, initial, max_learning_rate=1e-4)
 
 
-def _flags_judge(cases: list[fresh.BaseCase], check: Callable) -> Callable[[Record], None]:
-    def judge(record: Record) -> None:
-        for _, case, entry in paired(cases, record):
+def _flags_judge(cases: Callable[[int], list[fresh.BaseCase]], check: Callable
+                 ) -> Callable[[Record, int], None]:
+    def judge(record: Record, seed: int) -> None:
+        for _, case, entry in paired(cases(seed), record):
             with on(case.describe()):
                 recorded_error(entry)
                 base = case.build()
@@ -168,13 +169,13 @@ def _flags_judge(cases: list[fresh.BaseCase], check: Callable) -> Callable[[Reco
     return judge
 
 
-frozen_through = _flags_judge(fresh.FROZEN_THROUGH_CASES, grading.check_frozen_through)
-unfrozen_from = _flags_judge(fresh.UNFROZEN_FROM_CASES, grading.check_unfrozen_from)
-top_unfrozen_except_bn = _flags_judge(fresh.TOP_UNFROZEN_CASES,
+frozen_through = _flags_judge(fresh.frozen_through_cases, grading.check_frozen_through)
+unfrozen_from = _flags_judge(fresh.unfrozen_from_cases, grading.check_unfrozen_from)
+top_unfrozen_except_bn = _flags_judge(fresh.top_unfrozen_cases,
                                       grading.check_top_unfrozen_except_bn)
 
 
-def unfrozen_bn_inference(record: Record) -> None:
+def unfrozen_bn_inference(record: Record, seed: int) -> None:
     ((_, _, entry),) = paired([fresh.BN_CASE], record)
     with on(fresh.BN_CASE.describe()):
         recorded_error(entry)
@@ -187,7 +188,7 @@ def unfrozen_bn_inference(record: Record) -> None:
         grading.check_unfrozen_bn_inference(model, base, images)
 
 
-JUDGES: dict[str, Callable[[Record], None]] = {
+JUDGES: dict[str, Callable[[Record, int], None]] = {
     "weight_counts": weight_counts, "classifier_only_training": classifier_only_training,
     "frozen_through": frozen_through, "unfrozen_from": unfrozen_from,
     "freeze_takes_effect": freeze_takes_effect, "unfreeze_takes_effect": unfreeze_takes_effect,
@@ -196,7 +197,7 @@ JUDGES: dict[str, Callable[[Record], None]] = {
 }
 
 
-def verdict(folder: Path, name: str) -> dict:
+def verdict(folder: Path, name: str, seed: int = 0) -> dict:
     """``{"passed": bool, "message": str}``, or ``{"missing": True}`` without a record."""
     if name not in JUDGES:
         return {"passed": False, "message": f"✗ no judge named {name!r} (a course error)"}
@@ -210,7 +211,7 @@ def verdict(folder: Path, name: str) -> dict:
     printed = io.StringIO()
     try:
         with contextlib.redirect_stdout(printed):
-            JUDGES[name](record)
+            JUDGES[name](record, seed)
     except CheckFailed as failure:
         return {"passed": False, "message": str(failure)}
     except Exception as error:  # a record of the wrong form
@@ -222,7 +223,8 @@ def verdict(folder: Path, name: str) -> dict:
 
 
 def main() -> None:
-    """Judge requests read from stdin, one JSON line each (``{"folder": ..., "names": [...]}``),
+    """Judge requests read from stdin, one JSON line each (``{"folder": ..., "names": [...],
+    "seed": ...}``, the seed the grader drew for the submission's fresh inputs),
     answering each with one line: :data:`helpers.VERDICTS_PREFIX` and the verdicts as JSON.
 
     One process serves every submission of an ``nbgrader autograde`` run, so TensorFlow is
@@ -230,7 +232,8 @@ def main() -> None:
     """
     for line in sys.stdin:
         request = json.loads(line)
-        verdicts = {name: verdict(Path(request["folder"]), name) for name in request["names"]}
+        verdicts = {name: verdict(Path(request["folder"]), name, int(request["seed"]))
+                    for name in request["names"]}
         keras.backend.clear_session()  # nothing of one submission's models stays for the next
         sys.stdout.write(VERDICTS_PREFIX + json.dumps(verdicts) + "\n")
         sys.stdout.flush()

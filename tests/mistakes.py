@@ -7,37 +7,35 @@ exactly the points of its own exercise (the check cell of the same number).
 MISTAKES = {
     "01-trainable-weights": {
         # counted BatchNormalization's moving statistics as trainable
-        "ex1-answer": "n_weights = len(conv_net.weights)\n"
-                      "n_trainable = len(conv_net.weights)\n"
-                      "n_non_trainable = 0",
+        "ex1-answer": "    return len(model.weights), len(model.weights), 0",
         # froze the wrong layer
-        "ex2-answer": 'model.get_layer("classifier").trainable = False\n'
-                      'model.compile(optimizer="adam", loss="mse")\n'
-                      "history = model.fit(x, y, epochs=3, verbose=0)",
+        "ex2-answer": '    model.get_layer("classifier").trainable = False\n'
+                      '    model.compile(optimizer="adam", loss="mse")\n'
+                      "    model.fit(x, y, epochs=3, verbose=0)",
     },
     "02-recursive-freezing": {
         # typed the historical layer count instead of finding the cut by name
-        "ex1-answer": "inception.trainable = True\n"
-                      "for layer in inception.layers[:172]:\n"
-                      "    layer.trainable = False",
-        # matched the block by name prefix: blocks 14-16 stay frozen
-        "ex2-answer": "mobilenet_v2.trainable = True\n"
-                      "for layer in mobilenet_v2.layers:\n"
-                      '    layer.trainable = layer.name.startswith("block_13")',
+        "ex1-answer": "    base.trainable = True\n"
+                      "    for layer in base.layers[:172]:\n"
+                      "        layer.trainable = False",
+        # matched the block by name prefix: the blocks after it stay frozen
+        "ex2-answer": "    base.trainable = True\n"
+                      "    for layer in base.layers:\n"
+                      '        layer.trainable = layer.name.startswith(first_trainable.rsplit("_", 1)[0])',
     },
     "03-compile-after-freezing": {
         # froze but forgot to recompile
-        "ex1-answer": 'model.get_layer("base").trainable = False',
+        "ex1-answer": '    model.get_layer("base").trainable = False',
         # unfroze but forgot to recompile
-        "ex2-answer": 'model.get_layer("base").trainable = True',
+        "ex2-answer": '    model.get_layer("base").trainable = True',
     },
     "04-batchnorm-pitfalls": {
         # unfroze the base but left its BatchNormalization layers in training mode
-        "ex1-answer": "base.trainable = True\ncompile_binary(model, 1e-5)",
-        # unfroze the top 20 layers, BatchNormalization included
-        "ex2-answer": "top_base.trainable = True\n"
-                      "for layer in top_base.layers[:-20]:\n"
-                      "    layer.trainable = False",
+        "ex1-answer": "    base.trainable = True\n    compile_binary(model, 1e-5)",
+        # unfroze the top layers, BatchNormalization included
+        "ex2-answer": "    base.trainable = True\n"
+                      "    for layer in base.layers[:-n_top]:\n"
+                      "        layer.trainable = False",
     },
     "05-feature-extraction": {
         # read the data twice: the shuffled training split comes back in another order
@@ -75,15 +73,3 @@ MISTAKES = {
                       "                         callbacks=[early_stopping], verbose=2)",
     },
 }
-
-#: A learner who fakes the check instead of answering: a wrong answer, then the check
-#: function replaced in the module the visible test uses, and redefined as a global.
-CHEAT = (
-    "01-trainable-weights",
-    "ex1-answer",
-    "n_weights, n_trainable, n_non_trainable = 8, 8, 0\n"
-    "import helpers.grading\n"
-    "helpers.grading.check_weight_counts = lambda *args, **kwargs: print('✓')\n"
-    "def check_weight_counts(*args, **kwargs):\n"
-    "    pass",
-)

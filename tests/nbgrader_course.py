@@ -60,10 +60,16 @@ def fill_answers(release: Path, source: Path, answers: dict[str, str] | None = N
         if grade_id not in solutions:
             continue
         body = answers.get(grade_id, "\n".join(solution_body(solutions[grade_id])))
-        lines = cell.source.splitlines()
-        start = line_index(lines, "# YOUR CODE HERE")
-        cell.source = "\n".join(lines[:start] + body.splitlines() + lines[start + 2 :])
+        cell.source = answered(cell.source, body)
     return notebook
+
+
+def answered(stub_source: str, body: str) -> str:
+    """An answer cell's released source with its stub (``# YOUR CODE HERE`` and the
+    ``raise NotImplementedError()`` after it) replaced by ``body``."""
+    lines = stub_source.splitlines()
+    start = line_index(lines, "# YOUR CODE HERE")
+    return "\n".join(lines[:start] + body.splitlines() + lines[start + 2 :])
 
 
 def submit(course: Path, student: str, assignment: str, notebook) -> None:

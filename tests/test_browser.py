@@ -1,7 +1,7 @@
 """JupyterLab in a real browser: the system's Chromium, driven through its chromedriver.
 
-The learner opens a notebook of their workspace in the lab `make lab` starts, types a
-plausible mistake and sees the check's ✗ with its hint, types the fix and sees ✓, and presses
+The learner opens a notebook of their workspace in the lab `make lab` starts, pastes a
+plausible mistake and sees the check's ✗ with its hint, pastes the fix and sees ✓, and presses
 Validate before and after answering the last exercise. The instructor opens Formgrader from
 the Nbgrader menu of the lab `make instructor-lab` starts, sees every assignment released,
 collects a student's submission and autogrades it with the ⚡ button.
@@ -27,7 +27,7 @@ import pytest
 from conftest import ASSIGNMENTS, NOTEBOOKS, ROOT, SOLUTIONS, needs_mirror
 from lab_server import learner_lab, running_lab
 from mistakes import MISTAKES
-from nbgrader_course import copy_course, fetch_answer_submit, scores, solution_body
+from nbgrader_course import answered, copy_course, fetch_answer_submit, scores, solution_body
 
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
@@ -73,10 +73,11 @@ class Page:
         self.wait(lambda: labelled(".lm-MenuBar-itemLabel", title), what=f"menu {title}")[0].click()
         self.wait(lambda: labelled(".lm-Menu-itemLabel", item), what=f"menu item {item}")[0].click()
 
-    def cells(self, starting: str) -> list[WebElement]:
-        """The notebook's cells whose source starts with ``starting``, in order."""
+    def cells(self, holding: str) -> list[WebElement]:
+        """The notebook's cells with a line that starts with ``holding``, in order."""
         return [cell for cell in self.find(".jp-Notebook .jp-Cell")
-                if self.source(cell).startswith(starting)]
+                if any(line.lstrip().startswith(holding)
+                       for line in self.source(cell).splitlines())]
 
     def source(self, cell: WebElement) -> str:
         return "\n".join(line.text for line in self.find(".cm-line", cell))
@@ -84,14 +85,19 @@ class Page:
     def output(self, cell: WebElement) -> str:
         return "\n".join(area.text for area in self.find(".jp-OutputArea-output", cell))
 
-    def type_into(self, cell: WebElement, source: str) -> None:
-        """Replace the cell's source with ``source``, typed key by key."""
+    def paste_into(self, cell: WebElement, source: str) -> None:
+        """Replace the cell's source with ``source``, as a learner pastes it: Ctrl+A, then a
+        paste (typing key by key would meet the editor's auto-indentation inside functions)."""
         editor = self.find(".cm-content", cell)[0]
         self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", editor)
         editor.click()
         webdriver.ActionChains(self.driver).key_down(Keys.CONTROL).send_keys("a").key_up(
-            Keys.CONTROL).send_keys(source).perform()
-        assert self.source(cell) == source, "the editor changed what was typed"
+            Keys.CONTROL).perform()
+        self.driver.execute_script(
+            "const data = new DataTransfer(); data.setData('text/plain', arguments[1]);"
+            "arguments[0].dispatchEvent(new ClipboardEvent('paste', "
+            "{clipboardData: data, bubbles: true, cancelable: true}));", editor, source)
+        assert self.source(cell) == source, "the editor changed what was pasted"
 
     def run_from(self, cell: WebElement, count: int) -> None:
         """Shift+Enter ``count`` times from ``cell``: it and the cells after it run in turn."""
@@ -148,14 +154,14 @@ def test_learner_sees_a_check_fail_then_pass_and_validates(page, tmp_path):
         assert len(answers) == len(checks) == 2
 
         # A plausible mistake: the check says what it expected, what it found, and a hint.
-        stub, *_, printed = page.source(answers[0]).splitlines()  # the cell's print() stays
-        page.type_into(answers[0], f"{stub}\n{MISTAKES[ASSIGNMENT]['ex1-answer']}\n{printed}")
+        stubs = [page.source(cell) for cell in answers]
+        page.paste_into(answers[0], answered(stubs[0], MISTAKES[ASSIGNMENT]["ex1-answer"]))
         page.menu("Run", "Run All Cells")
         failed = page.wait(lambda: page.output(checks[0]), 120, "the first check")
         assert failed.startswith("✗") and all(
             word in failed for word in ["expected:", "found:", "hint:"]), failed
 
-        page.type_into(answers[0], f"{stub}\n{answer('ex1-answer')}\n{printed}")
+        page.paste_into(answers[0], answered(stubs[0], answer("ex1-answer")))
         page.run_from(answers[0], 2)
         assert page.wait(lambda: "✓" in page.output(checks[0]) and page.output(checks[0]),
                          60, "✓").startswith("✓ weight counts")
@@ -167,13 +173,14 @@ def test_learner_sees_a_check_fail_then_pass_and_validates(page, tmp_path):
         assert "check_weight_counts" not in message.text
         page.close_dialog()
 
-        page.type_into(answers[1], f"{stub}\n{answer('ex2-answer')}")
+        page.paste_into(answers[1], answered(stubs[1], answer("ex2-answer")))
         message = page.validate()
         assert message.text == "Success! Your notebook passes all the tests.", message.text
         page.close_dialog()
 
         saved = nbformat.read(lab.root / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-        typed = [cell.source for cell in saved.cells if cell.source.startswith(stub)]
+        typed = [cell.source for cell in saved.cells
+                 if cell.metadata.get("nbgrader", {}).get("solution")]
         assert [answer("ex1-answer") in typed[0], answer("ex2-answer") in typed[1]] == [True] * 2
     assert released.read_bytes() == before, "the learner's work reached the release"
 

@@ -1,9 +1,11 @@
 """nbgrader: notebooks/ is what nbgrader makes from solutions/, and grading works end to end.
 
 The round trip autogrades, for each assignment: the instructor's solutions (full marks),
-the untouched student notebook (zero, without crashing), and one submission per plausible
-mistake (exactly that exercise's points lost). Assignments are graded side by side, each in
-its own copy of the released course.
+the untouched student notebook (zero, without crashing), one submission per plausible
+mistake (exactly that exercise's points lost), and the submissions of tests/hostile.py that
+try to get points without the lesson or attack the checks (exactly the points they faked
+lost, and the solutions' grade unchanged). Assignments are graded side by side, each in its
+own copy of the released course.
 
 Grading runs in the ``smoke`` profile (96x96 images, 320 per split, 2 epochs a phase): every
 submission executes its whole notebook, and the quick profile's training, run once per
@@ -21,7 +23,8 @@ import nbformat
 import pytest
 
 from conftest import ASSIGNMENTS, NOTEBOOKS, needs_mirror
-from mistakes import CHEAT, MISTAKES
+from hostile import HOSTILE
+from mistakes import MISTAKES
 from nbgrader_course import copy_course, fill_answers, nbgrader, scores, submit
 
 
@@ -68,16 +71,19 @@ def expected_scores(grades, lost=()):
 
 def submit_round_trip(course, assignment) -> None:
     """The round trip's submissions of ``assignment``: the solutions, the untouched notebook,
-    one per plausible mistake, and for :data:`CHEAT`'s assignment a learner who fakes a check."""
+    one per plausible mistake, and the hostile ones."""
     release, source = paths(course, assignment)
     submit(course, "solution", assignment, fill_answers(release, source))
     submit(course, "blank", assignment, nbformat.read(release, as_version=4))
     for answer_id, code in MISTAKES.get(assignment, {}).items():
         submit(course, f"mistake-{answer_id}", assignment,
                fill_answers(release, source, {answer_id: code}))
-    cheat_assignment, cheat_id, cheat_code = CHEAT
-    if assignment == cheat_assignment:
-        submit(course, "cheat", assignment, fill_answers(release, source, {cheat_id: cheat_code}))
+    for name, (answers, files, _) in HOSTILE.get(assignment, {}).items():
+        submit(course, name, assignment, fill_answers(release, source, answers))
+        for path, text in files.items():
+            shipped = course / "submitted" / name / assignment / path
+            shipped.parent.mkdir(parents=True, exist_ok=True)
+            shipped.write_text(text)
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +97,7 @@ def graded(released_course, tmp_path_factory):
     def autograde(assignment):
         course = copy_course(released_course, tmp_path_factory.mktemp(assignment))
         submit_round_trip(course, assignment)
+        (course / ".nbgrader" / "grading-secret").write_text("round trip")  # the same seeds
         nbgrader(course, "autograde", assignment, "--force", env={"COURSE_PROFILE": "smoke"})
         return course
 
@@ -115,8 +122,14 @@ def test_autograde_round_trip(graded, assignment):
         assert scores(course, assignment, f"mistake-{answer_id}") == expected_scores(
             full, lost={check_id}
         ), f"mistake in {answer_id}"
-    cheat_assignment, cheat_id, _ = CHEAT
-    if assignment == cheat_assignment:
-        assert scores(course, assignment, "cheat") == expected_scores(
-            full, lost={cheat_id.replace("-answer", "-check")}
-        ), "a learner who replaces the check must still lose the points"
+
+
+@needs_mirror
+@pytest.mark.parametrize("assignment, name", [(assignment, name) for assignment in HOSTILE
+                                              for name in HOSTILE[assignment]])
+def test_hostile_submissions_get_the_honest_grade(graded, assignment, name):
+    course = graded[assignment].result()
+    full = scores(course, assignment, "solution")
+    assert all(score == top > 0 for score, top in full.values()), "the control lost points"
+    _, _, lost = HOSTILE[assignment][name]
+    assert scores(course, assignment, name) == expected_scores(full, lost=lost)

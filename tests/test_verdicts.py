@@ -14,7 +14,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_output
 
 from helpers import evidence, fresh, verdicts
-from helpers.judge import JudgeOutsideKernel, judged_cells
+from helpers.judge import CollectEvidence, JudgeOutsideKernel, judged_cells
 
 BN = keras.layers.BatchNormalization
 
@@ -165,6 +165,32 @@ def test_unfrozen_bn_inference_and_top_unfrozen(folder):
     for answer in [bn_in_training_mode, only_the_top]:
         assert not passes(folder, "unfrozen_bn_inference", answer), answer.__name__
     assert not passes(folder, "top_unfrozen_except_bn", lambda base, n: unfreeze_top(base, 20))
+
+
+def test_the_fresh_inputs_follow_the_grading_seed(folder, monkeypatch):
+    by_seed = {seed: [count_weights(model) for model in fresh.weight_count_models(seed)]
+               for seed in range(6)}
+    assert len({tuple(found) for found in by_seed.values()}) > 3, by_seed
+    cuts = {tuple(case.argument for case in fresh.frozen_through_cases(seed)) for seed in range(6)}
+    assert len(cuts) > 3, cuts
+    # answers right for the seed of a run made before grading are wrong under grading's seed
+    evidence.weight_counts(count_weights)
+    assert verdicts.verdict(folder, "weight_counts", seed=0)["passed"]
+    other = next(seed for seed in range(1, 6) if by_seed[seed] != by_seed[0])
+    assert not verdicts.verdict(folder, "weight_counts", seed=other)["passed"]
+    monkeypatch.setenv("COURSE_EVIDENCE_SEED", str(other))
+    evidence.weight_counts(count_weights)
+    assert verdicts.verdict(folder, "weight_counts", seed=other)["passed"]
+
+
+def test_each_submission_has_its_own_seed_the_same_on_every_regrade(tmp_path):
+    collect = CollectEvidence(secret_file=str(tmp_path / "secret"))
+    about = lambda student: {"nbgrader": {"assignment": "01", "student": student,
+                                          "notebook": "01"}}
+    assert collect.seed(about("ada")) == collect.seed(about("ada")) != collect.seed(about("bob"))
+    assert (tmp_path / "secret").stat().st_mode & 0o077 == 0, "only the instructor reads it"
+    other_course = CollectEvidence(secret_file=str(tmp_path / "other-secret"))
+    assert other_course.seed(about("ada")) != collect.seed(about("ada"))
 
 
 # --- records that are missing, damaged or hostile --------------------------------------------

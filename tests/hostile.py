@@ -1,0 +1,101 @@
+"""Submissions that try to get points without doing the lesson, or attack the checks.
+
+assignment -> submission name -> (answers, files, lost). ``answers`` maps answer cells to the
+code typed there (as :func:`nbgrader_course.fill_answers` takes it; other cells get the
+solution), ``files`` are shipped beside the notebook, and ``lost`` names the test cells that
+must score 0: every other one keeps its full points. The round trip grades them in the same
+batch as a known-correct submission, whose grade must not change.
+"""
+
+from __future__ import annotations
+
+#: exercise 01.1 answered with the numbers the notebook printed for its own `conv_net`
+TYPED = "    return 8, 6, 2"
+
+#: makes every check the visible test calls pass, whatever module object it is looked up on
+PASSING_MODULE = (
+    "import types\n"
+    "def _passing(name):\n"
+    "    return lambda *args, **kwargs: print('✓ ' + name)\n"
+    "fake = types.ModuleType('helpers.grading')\n"
+    "fake.__getattr__ = _passing\n"
+)
+
+#: the counts of seed 0's fresh models (what a run before grading would show), by model name
+SEED_ZERO_LOOKUP = (
+    "    from helpers import fresh\n"
+    "    known = {m.name: (len(m.weights), len(m.trainable_weights), len(m.non_trainable_weights))\n"
+    "             for m in fresh.weight_count_models(0)}\n"
+    "    return known.get(model.name, (8, 6, 2))"
+)
+
+#: exercise 01.2 without freezing, then the names the visible check reads rebound
+TRAINED_ALL_THEN_REBOUND = (
+    '    model.compile(optimizer="adam", loss="mse")\n'
+    "    model.fit(x, y, epochs=3, verbose=0)\n"
+    '    model.get_layer("encoder").trainable = False\n'
+    "    global encoder_before\n"
+    '    encoder_before = [w.numpy().copy() for w in model.get_layer("encoder").weights]'
+)
+
+SHIPPED_HELPERS = {
+    "helpers/__init__.py": "",
+    "helpers/config.py": "class Profile:\n    seed = 0\n    def describe(self):\n"
+                         "        return 'shipped'\ndef load_profile():\n    return Profile()\n",
+    "helpers/grading.py": "def __getattr__(name):\n    return lambda *args, **kwargs: print('✓')\n",
+    "helpers/evidence.py": "def __getattr__(name):\n    return lambda *args, **kwargs: None\n",
+}
+
+HOSTILE = {
+    "01-trainable-weights": {
+        "typed-numbers": ({"ex1-answer": TYPED}, {}, {"ex1-check"}),
+        "notebook-object-only": (
+            {"ex1-answer": "    return (len(conv_net.weights), len(conv_net.trainable_weights),\n"
+                           "            len(conv_net.non_trainable_weights))"},
+            {}, {"ex1-check"}),
+        "lookup-of-public-inputs": ({"ex1-answer": SEED_ZERO_LOOKUP}, {}, {"ex1-check"}),
+        "restored-weights": (
+            {"ex2-answer": "    weights = model.get_weights()\n"
+                           '    model.get_layer("encoder").trainable = False\n'
+                           '    model.compile(optimizer="adam", loss="mse")\n'
+                           "    model.fit(x, y, epochs=3, verbose=0)\n"
+                           "    model.set_weights(weights)"},
+            {}, {"ex2-check"}),
+        "rebound-name": ({"ex2-answer": TRAINED_ALL_THEN_REBOUND}, {}, {"ex2-check"}),
+        "redefined-check": (
+            {"ex1-answer": TYPED + "\n\n\nimport helpers.grading\n"
+                                   "helpers.grading.check_weight_counts = lambda *a, **k: print('✓')\n"
+                                   "def check_weight_counts(*args, **kwargs):\n    pass"},
+            {}, {"ex1-check"}),
+        "swapped-module-and-reload": (
+            {"ex1-answer": TYPED + "\n\n\n" + PASSING_MODULE
+             + "import importlib, sys\n"
+               "sys.modules['helpers.grading'] = fake\n"
+               "importlib.reload = lambda module: fake\n"
+               "grading = fake"},
+            {}, {"ex1-check"}),
+        "patched-numpy": (
+            {"ex2-answer": TRAINED_ALL_THEN_REBOUND.rsplit("\n    global", 1)[0]
+             + "\n    np.array_equal = lambda *args, **kwargs: True\n"
+               "    np.allclose = lambda *args, **kwargs: True\n"
+               "    np.isclose = lambda *args, **kwargs: True"},
+            {}, {"ex2-check"}),
+        "swallowed-errors": (
+            {"ex1-answer": TYPED + "\n\n\nget_ipython().set_custom_exc(\n"
+                                   "    (BaseException,), lambda *args, **kwargs: None)"},
+            {}, {"ex1-check"}),
+        "patched-builtins": (
+            {"ex1-answer": TYPED + "\n\n\n" + PASSING_MODULE
+             + "import builtins\n"
+               "_import = builtins.__import__\n"
+               "def _quiet_import(name, *args, **kwargs):\n"
+               "    module = _import(name, *args, **kwargs)\n"
+               "    if name == 'helpers' and 'evidence' in (args[2] if len(args) > 2 else ()):\n"
+               "        module.evidence.weight_counts = lambda *a, **k: None\n"
+               "    return module\n"
+               "builtins.__import__ = _quiet_import\n"
+               "grading = fake"},
+            {}, {"ex1-check"}),
+        "shipped-helpers-package": ({"ex1-answer": TYPED}, SHIPPED_HELPERS, {"ex1-check"}),
+    },
+}
