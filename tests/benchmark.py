@@ -6,7 +6,13 @@ notebooks compute themselves: after notebooks 05 and 06 have run, one extra cell
 variables named in ``MEASURED``. The table compares them with the course's quality bars. It is
 printed, never asserted: timings depend on the machine.
 
-Usage: ``COURSE_PROFILE=quick python tests/benchmark.py`` (``COURSE_ASSETS`` for offline).
+Then it grades: for each assignment, a scratch copy of the released course gets
+:data:`GRADED_SUBMISSIONS` copies of the solutions, and one ``nbgrader autograde`` run grades
+them all (kernels, the judge outside them, the gradebook); the table reports that run's wall
+time per submission, in the same profile.
+
+Usage: ``COURSE_PROFILE=quick python tests/benchmark.py [--grading-only] [ASSIGNMENT...]``
+(``COURSE_ASSETS`` for offline); assignments named limit the grading to them.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -37,6 +44,9 @@ MEASURED = {
 #: Wall-time bars in seconds, for the notebooks that have one.
 TIME_BARS = {"05-feature-extraction": 180, "06-fine-tuning-cats-vs-dogs": 600}
 ACCURACY_BAR = 0.95
+#: Solutions graded per assignment in one autograde run, and seconds-per-submission bars.
+GRADED_SUBMISSIONS = 2
+GRADING_BARS = {"01-trainable-weights": 15}
 
 
 def run_notebook(path: Path, names: list[str]) -> tuple[float, dict[str, float]]:
@@ -55,6 +65,36 @@ def run_notebook(path: Path, names: list[str]) -> tuple[float, dict[str, float]]
         return seconds, {}
     printed = "".join(output.get("text", "") for output in notebook.cells[-1].outputs)
     return seconds, json.loads(printed.split(MARKER, 1)[1])
+
+
+def grading_seconds(assignments: list[str]) -> dict[str, float]:
+    """Seconds per submission of one ``nbgrader autograde`` run over GRADED_SUBMISSIONS
+    copies of each assignment's solutions."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from nbgrader_course import fill_answers, nbgrader, released_scratch_course, submit
+
+    seconds = {}
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        course = released_scratch_course(Path(scratch) / "course")
+        for assignment in assignments:
+            release = course / "notebooks" / assignment / f"{assignment}.ipynb"
+            source = course / "solutions" / assignment / f"{assignment}.ipynb"
+            for number in range(GRADED_SUBMISSIONS):
+                submit(course, f"student-{number}", assignment, fill_answers(release, source))
+            print(f"grading {assignment} ...", file=sys.stderr, flush=True)
+            start = time.perf_counter()
+            nbgrader(course, "autograde", assignment)
+            seconds[assignment] = (time.perf_counter() - start) / GRADED_SUBMISSIONS
+    return seconds
+
+
+def grading_table(seconds: dict[str, float]) -> list[str]:
+    lines = ["| grading, one autograde run | seconds per submission | bar |", "|---|---|---|"]
+    for name, value in seconds.items():
+        bar = GRADING_BARS.get(name)
+        lines.append(f"| {name} ({GRADED_SUBMISSIONS} submissions) | {value:.1f} s | "
+                     f"{f'<= {bar} s: {verdict(value <= bar)}' if bar else ''} |")
+    return lines
 
 
 def machine() -> str:
@@ -117,17 +157,22 @@ def main() -> int:
 
     profile = config.load_profile()
     paths = sorted(ROOT.glob("solutions/[0-9]*/*.ipynb"))
-    times: dict[str, float] = {}
-    measured: dict[str, float] = {}
-    for path in paths:
-        name = path.stem
-        print(f"running {name} ...", file=sys.stderr, flush=True)
-        times[name], values = run_notebook(path, MEASURED.get(name, []))
-        measured.update(values)
+    lines: list[str] = []
+    if "--grading-only" not in sys.argv:
+        times: dict[str, float] = {}
+        measured: dict[str, float] = {}
+        for path in paths:
+            name = path.stem
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            times[name], values = run_notebook(path, MEASURED.get(name, []))
+            measured.update(values)
+        lines += table(times, measured) + [""]
+    named = [argument for argument in sys.argv[1:] if not argument.startswith("--")]
+    lines += grading_table(grading_seconds(named or [path.stem for path in paths]))
     print(f"Benchmark, {date.today().isoformat()}: profile {profile.name!r} "
           f"({profile.base}, {profile.image_size}x{profile.image_size}), Keras "
           f"{keras.__version__}; {machine()}\n")
-    print("\n".join(table(times, measured)))
+    print("\n".join(lines))
     return 0
 
 

@@ -59,7 +59,8 @@ def test_notebooks_are_exactly_what_nbgrader_generates(released_course, assignme
 def test_released_notebooks_hide_solutions_and_hidden_tests(released_course, assignment):
     generated, _ = paths(released_course, assignment)
     text = generated.read_text()
-    for marker in ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "importlib.reload"]:
+    for marker in ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "importlib.reload",
+                   "evidence."]:
         assert marker not in text
     notebook = nbformat.read(generated, as_version=4)
     assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
