@@ -25,10 +25,12 @@ from helpers import import_tensorflow_quietly
 import_tensorflow_quietly()  # before anything imports TensorFlow or Keras
 
 import contextlib
+import io
 import json
 import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -72,10 +74,27 @@ def plain(value: Any) -> Any:
     return {"repr": repr(value)[:200], "type": type(value).__name__}
 
 
+@contextlib.contextmanager
+def quietly():
+    """Run the answer on fresh inputs without filling the test cell: what it prints there
+    (progress bars) is dropped, and so are Python's warnings and TensorFlow's warning that
+    training several fresh models traced new functions (true, and expected here)."""
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
 def attempt(answer: Callable, *args) -> dict:
     """Call the learner's ``answer``; ``{"error": ...}`` if it raised."""
     try:
-        return {"returned": plain(answer(*args))}
+        with quietly():
+            return {"returned": plain(answer(*args))}
     except Exception as error:  # the learner's code can raise anything
         return {"error": error_text(error)}
 
@@ -89,19 +108,6 @@ def weight_counts(count_weights: Callable) -> None:
                              fresh.weight_count_models(seed())])
 
 
-@contextlib.contextmanager
-def _without_retracing_warnings():
-    """Training several fresh models makes TensorFlow warn that it traced new functions: true,
-    and expected here, so the warning is left out of the test cell's output."""
-    logger = logging.getLogger("tensorflow")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def _trained_weights(name: str, cases: list[fresh.TrainingCase], run: Callable) -> None:
     """For each case: a fresh seeded model; ``run(model, x, y)`` (the answer, and whatever the
     exercise's check does after it); then the model's weights and flags, and the optimizer's
@@ -111,7 +117,7 @@ def _trained_weights(name: str, cases: list[fresh.TrainingCase], run: Callable) 
         model = case.model()
         x, y = case.data()
         try:
-            with _without_retracing_warnings():
+            with quietly():
                 run(model, x, y)
         except Exception as error:
             cases_out.append({"error": error_text(error)})
@@ -205,3 +211,133 @@ def unfrozen_bn_inference(prepare_fine_tuning: Callable) -> None:
         outcome.update(flags=fresh.layer_flags(base),
                        learning_rate=None if rate is None else float(np.asarray(rate)))
     record("unfrozen_bn_inference", [outcome])
+
+
+# --- 05 -------------------------------------------------------------------------------------
+
+
+def extracted_features(extract_features: Callable) -> None:
+    """05.1: ``extract_features(feature_extractor, dataset)`` with a fresh extractor, on fresh
+    images read in a new order on every pass."""
+    images, labels = fresh.labelled_images()
+    try:
+        with quietly():
+            result = extract_features(fresh.feature_extractor(), fresh.reshuffled(images, labels))
+    except Exception as error:
+        record("extracted_features", [{"error": error_text(error)}])
+        return
+    if not isinstance(result, tuple) or len(result) != 2:
+        record("extracted_features", [{"returned": plain(result)}])
+        return
+    record("extracted_features", [{"returned": "arrays"}],
+           {"features": np.asarray(result[0], dtype="float32"),
+            "labels": np.asarray(result[1], dtype="float32")})
+
+
+def logit_head(train_logit_head: Callable) -> None:
+    """05.2: ``train_logit_head(train_features, train_labels, val_features, val_labels,
+    epochs)`` on fresh features; the head is saved as a ``.keras`` file, with its history."""
+    splits, epochs = fresh.separable_features(seed()), fresh.head_epochs(seed())
+    try:
+        with quietly():
+            head, history = train_logit_head(*splits["train"], *splits["validation"], epochs)
+        head.save(folder() / "logit_head.keras")
+        entry = {"epoch": [int(epoch) for epoch in history.epoch],
+                 "history": {key: [float(value) for value in values]
+                             for key, values in history.history.items()}}
+    except Exception as error:
+        entry = {"error": error_text(error)}
+    record("logit_head", [entry])
+
+
+def ranking(rank_by_validation: Callable) -> None:
+    """05.3: ``rank_by_validation(results)`` on fresh search results; records the names of
+    the entries it returned, in order, and whether each is one of the entries it was given."""
+    results = fresh.results_to_rank(seed())
+    given = {id(entry) for entry in results}
+    try:
+        with quietly():
+            ranked = list(rank_by_validation(results))
+        entry = {"names": [str(item.get("name")) if isinstance(item, dict) else repr(item)[:80]
+                           for item in ranked],
+                 "same_entries": all(id(item) in given for item in ranked)}
+    except Exception as error:
+        entry = {"error": error_text(error)}
+    record("ranking", [entry])
+
+
+# --- 06 -------------------------------------------------------------------------------------
+
+
+def classifier_on_frozen_base(build_classifier: Callable) -> None:
+    """06.1: ``build_classifier(base, image_size)`` around a fresh base; the model is saved as
+    a ``.keras`` file (its layers, their flags and the arguments of every call)."""
+    try:
+        with quietly():
+            model = build_classifier(fresh.fine_tuning_base(), 16)
+            model.save(folder() / "classifier.keras")
+        entry = {"saved": "classifier.keras"}
+    except Exception as error:
+        entry = {"error": error_text(error)}
+    record("classifier_on_frozen_base", [entry])
+
+
+def _weights_entry(model, base) -> tuple[dict, dict]:
+    rate = getattr(getattr(model, "optimizer", None), "learning_rate", None)
+    entry = {"flags": fresh.layer_flags(base),
+             "learning_rate": None if rate is None else float(np.asarray(rate))}
+    return entry, {f"case0_weight{position}": weight
+                   for position, weight in enumerate(model.get_weights())}
+
+
+def unfrozen_for_fine_tuning(prepare_fine_tuning: Callable) -> None:
+    """06.2: on a fresh classifier trained with its base frozen, ``prepare_fine_tuning(model,
+    base, learning_rate)``, then one epoch of ``fit``."""
+    import keras
+
+    model, base = fresh.fine_tuning_model()
+    x, y = fresh.binary_images(61, 16)
+    initial = model.get_weights()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=fresh.binary_loss())
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    model.set_weights(initial)
+    try:
+        with quietly():
+            prepare_fine_tuning(model, base, fresh.FINE_TUNE_RATE)
+            model.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
+    except Exception as error:
+        record("unfrozen_for_fine_tuning", [{"error": error_text(error)}])
+        return
+    entry, arrays = _weights_entry(model, base)
+    record("unfrozen_for_fine_tuning", [entry], arrays)
+
+
+def fine_tune_run(fine_tune: Callable) -> None:
+    """06.3: ``fine_tune(model, train, validation, epochs, callbacks)`` on a fresh classifier
+    prepared for fine-tuning, with fresh data; counts the training batches it read."""
+    import tensorflow as tf
+
+    model, base = fresh.fine_tuning_model()
+    fresh.prepare_for_fine_tuning(model, base)
+    images, labels = fresh.binary_images(63, fresh.FINE_TUNE_BATCH * fresh.FINE_TUNE_TRAIN_BATCHES)
+    read = {"batches": 0}
+
+    def batches():
+        for start in range(0, len(labels), fresh.FINE_TUNE_BATCH):
+            read["batches"] += 1
+            yield images[start:start + fresh.FINE_TUNE_BATCH], labels[start:start + fresh.FINE_TUNE_BATCH]
+
+    train = tf.data.Dataset.from_generator(batches, output_signature=(
+        tf.TensorSpec((None, 16, 16, 3), tf.float32), tf.TensorSpec((None,), tf.float32)))
+    try:
+        with quietly():
+            history = fine_tune(model, train, fresh.validation_batches(), 2, [])
+        entry, arrays = _weights_entry(model, base)
+        entry.update(epoch=[int(epoch) for epoch in history.epoch],
+                     history={key: [float(value) for value in values]
+                              for key, values in history.history.items()},
+                     train_batches=read["batches"])
+    except Exception as error:
+        record("fine_tune_run", [{"error": error_text(error)}])
+        return
+    record("fine_tune_run", [entry], arrays)

@@ -3,9 +3,6 @@
 A failed check (:mod:`helpers.grading`) raises :class:`CheckFailed`. :func:`install` makes
 IPython show that error as its message alone (what was expected, what was found, a hint).
 The cell still ends in an error, so nbgrader still gives it zero points.
-
-This module is never reloaded, so the error class stays the same object even when a hidden
-test reloads :mod:`helpers.grading`.
 """
 
 from __future__ import annotations

@@ -256,3 +256,109 @@ def compile_and_trace(model: keras.Model, x: np.ndarray, y: np.ndarray) -> None:
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
     model.fit(x, y, epochs=1, batch_size=32, verbose=0, shuffle=False)
     model.set_weights(initial)
+
+
+# --- feature extraction (05) ----------------------------------------------------------------
+
+
+def feature_extractor() -> keras.Model:
+    """A seeded extractor: a convolution and global average pooling over 16x16 images."""
+    keras.utils.set_random_seed(41)
+    inputs = keras.Input((16, 16, 3))
+    features = layers.Conv2D(6, 3, activation="relu", name="conv")(inputs)
+    return keras.Model(inputs, layers.GlobalAveragePooling2D(name="pool")(features),
+                       name="fresh_extractor")
+
+
+def labelled_images(per_class: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """``per_class`` random images of each label, in [0, 255], labels 0/1 in mixed order."""
+    rng = np.random.default_rng(42)
+    labels = rng.permutation(np.repeat([0.0, 1.0], per_class)).astype("float32")
+    return rng.uniform(0, 255, size=(len(labels), 16, 16, 3)).astype("float32"), labels
+
+
+def reshuffled(images: np.ndarray, labels: np.ndarray, batch_size: int = 8):
+    """Batches in a new order on every pass, as the training split is read."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(
+        len(labels), seed=43, reshuffle_each_iteration=True).batch(batch_size)
+
+
+def separable_features(seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Train and validation features (dimension 6) whose labels a logistic head can learn,
+    and a number of epochs, all drawn from ``seed``."""
+    rng = np.random.default_rng(seed + 4)
+    direction = rng.normal(size=6)
+    def split(count: int) -> tuple[np.ndarray, np.ndarray]:
+        x = rng.normal(size=(count, 6)).astype("float32")
+        return x, ((x @ direction + rng.normal(scale=0.3, size=count)) > 0).astype("float32")
+    return {"train": split(96), "validation": split(48)}
+
+
+def head_epochs(seed: int) -> int:
+    """The epochs asked of 05.2's function on fresh features: 2 to 4."""
+    return 2 + seed % 3
+
+
+def results_to_rank(seed: int) -> list[dict]:
+    """Eight search results with distinct validation and test accuracies in different orders."""
+    rng = np.random.default_rng(seed + 5)
+    validation = rng.permutation(np.linspace(0.80, 0.95, 8))
+    test = rng.permutation(np.linspace(0.81, 0.96, 8))
+    return [{"name": f"head_{index}", "units": int(rng.choice([0, 16, 64])),
+             "val_accuracy": float(validation[index]), "test_accuracy": float(test[index])}
+            for index in range(8)]
+
+
+# --- fine-tuning (06) -----------------------------------------------------------------------
+
+#: The learning rate 06.2's function is asked for on fresh inputs (not the notebook's 1e-5).
+FINE_TUNE_RATE = 3e-5
+#: Images per batch of the fresh datasets of 06.3, and batches in its training data.
+FINE_TUNE_BATCH, FINE_TUNE_TRAIN_BATCHES = 8, 4
+
+
+def pixels_to_unit(images) -> np.ndarray:
+    """The fresh base's preprocessing: [0, 255] to [-1, 1], as MobileNet's."""
+    return np.asarray(images, dtype="float32") / 127.5 - 1
+
+
+def fine_tuning_base() -> keras.Model:
+    """A seeded small CNN with BatchNormalization, standing in for a pretrained base."""
+    keras.utils.set_random_seed(51)
+    return small_cnn()
+
+
+def fine_tuning_model() -> tuple[keras.Model, keras.Model]:
+    """(model, base): a seeded classifier around :func:`fine_tuning_base`, the base frozen."""
+    base = fine_tuning_base()
+    base.trainable = False
+    return classifier_on(base), base
+
+
+def binary_images(seed: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` random 16x16 images in [0, 255] and 0/1 labels that depend on them."""
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0, 255, size=(count, 16, 16, 3)).astype("float32")
+    return images, (images[..., 0].mean(axis=(1, 2)) > 127.5).astype("float32")
+
+
+def binary_loss() -> keras.losses.Loss:
+    return keras.losses.BinaryCrossentropy(from_logits=True)
+
+
+def validation_batches():
+    """06.3's fresh validation data: 16 images in batches of FINE_TUNE_BATCH."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices(binary_images(62, 16)).batch(FINE_TUNE_BATCH)
+
+
+def prepare_for_fine_tuning(model: keras.Model, base: keras.Model) -> None:
+    """The state 06.3 starts from: the base unfrozen except BatchNormalization, compiled."""
+    base.trainable = True
+    for layer in base.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=binary_loss())

@@ -6,9 +6,10 @@ whose text says what was checked, what was expected, what was found, and a hint.
 unexpected error inside a check (a wrong type, say) is turned into the same kind of
 feedback, so a learner never sees a traceback from here.
 
-Hidden tests call the checks through a fresh copy of this module,
-``importlib.reload(helpers.grading)``, so a learner who redefines a check (or patches this
-module) in their own cells changes only what the visible self-check sees.
+The visible test cells call them in the learner's kernel, on the notebook's objects. Grading
+calls them again in a process of its own, on the fresh inputs the learner's functions were
+run on (:mod:`helpers.verdicts`): the ``check_*`` functions that take a record (``before``
+weights, a returned ``result``) are the ones used only there.
 """
 
 from __future__ import annotations
@@ -536,12 +537,24 @@ def check_extract_features(extract_features: Callable, feature_extractor, datase
     """
     import tensorflow as tf
 
-    images, reference_labels = _balanced_sample(dataset, per_class)
+    images, labels = _balanced_sample(dataset, per_class)
+    shuffled = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(
+        len(labels), seed=1, reshuffle_each_iteration=True)
+    _expect_features(extract_features(feature_extractor, shuffled.batch(8)), feature_extractor,
+                     images, labels)
+
+
+@_check("`extract_features` returns the extractor's features, each with its own label")
+def check_recorded_features(result: Any, feature_extractor, images, labels) -> None:
+    """Exercise 05.1, judged from ``result``: what the function returned for a reshuffled
+    dataset of ``images`` and ``labels``."""
+    _expect_features(result, feature_extractor, images, labels)
+
+
+def _expect_features(result: Any, feature_extractor, images, reference_labels) -> None:
+    """Fail unless ``result`` is (features, labels) of ``images`` in any one order."""
     reference = np.concatenate([np.asarray(feature_extractor(images[i:i + 8], training=False))
                                 for i in range(0, len(images), 8)])
-    shuffled = tf.data.Dataset.from_tensor_slices((images, reference_labels)).shuffle(
-        len(reference_labels), seed=1, reshuffle_each_iteration=True)
-    result = extract_features(shuffled.batch(8))
     if not isinstance(result, tuple) or len(result) != 2:
         fail("`extract_features` returns (features, labels)", "a tuple of two arrays",
              f"{type(result).__name__}", "end the function with `return features, labels`.")
@@ -551,7 +564,9 @@ def check_extract_features(extract_features: Callable, feature_extractor, datase
             hint = ("these look like the base's feature maps: call feature_extractor (which "
                     "scales the pixels and pools) rather than base, on each batch.")
         else:
-            hint = "concatenate the per-batch arrays with np.concatenate."
+            hint = ("call the feature_extractor your function is given on each batch of the "
+                    "dataset it is given, and concatenate the per-batch arrays with "
+                    "np.concatenate.")
         fail("shapes of features and labels", f"{reference.shape} and {reference_labels.shape}",
              f"{features.shape} and {labels.shape}", hint)
     distances = np.linalg.norm(features[:, None, :] - reference[None, :, :], axis=-1)
@@ -568,9 +583,10 @@ def check_extract_features(extract_features: Callable, feature_extractor, datase
 
 
 @_check("the head outputs a logit, and was compiled and trained as asked")
-def check_logit_head(head, history, epochs: int) -> None:
+def check_logit_head(head, history, epochs: int, validation: tuple | None = None) -> None:
     """Exercise 05.2: Dense(1) without activation, a from-logits loss, ``epochs`` of training
-    with validation data."""
+    validated on ``validation`` (features, labels): one epoch's ``val_loss`` must be the
+    head's loss on them (the last epoch's, or the best one's if a callback put it back)."""
     import keras
 
     _expect_layer(head, "head")
@@ -580,14 +596,23 @@ def check_logit_head(head, history, epochs: int) -> None:
             "from_logits"):
         fail("the loss", "keras.losses.BinaryCrossentropy(from_logits=True)", repr(loss),
              "compile(loss=keras.losses.BinaryCrossentropy(from_logits=True), ...).")
+    scores = None if validation is None else head.evaluate(*validation, verbose=0,
+                                                            return_dict=True)
     _expect_logit_accuracy(head)
     trained = list(getattr(history, "epoch", []))
-    if trained != list(range(epochs)) or "val_loss" not in getattr(history, "history", {}):
+    val_losses = [float(value) for value in getattr(history, "history", {}).get("val_loss", [])]
+    if trained != list(range(epochs)) or not val_losses:
         fail("training", f"{epochs} epochs with validation_data",
-             f"{len(trained)} epochs, validation "
-             f"{'yes' if 'val_loss' in getattr(history, 'history', {}) else 'no'}",
+             f"{len(trained)} epochs, validation {'yes' if val_losses else 'no'}",
              f"history = head.fit(..., epochs={epochs}, validation_data=(val_features, "
              "val_labels)).")
+    if scores is not None and not any(np.isclose(value, scores["loss"], rtol=1e-3, atol=1e-4)
+                                      for value in val_losses):
+        fail("the validation data is the validation split you were given",
+             f"one epoch's val_loss equal to {scores['loss']:.4f}, the head's loss on it",
+             "val_loss " + ", ".join(f"{value:.4f}" for value in val_losses[-4:]),
+             "pass validation_data=(val_features, val_labels); validation_split or "
+             "another split measures something else.")
 
 
 @_check("results ranked by validation accuracy, best first")
@@ -657,11 +682,10 @@ def check_frozen_base_in_inference_mode(model, base, images, preprocess_input: C
     _expect_logit_output(model)
 
 
-@_check("base unfrozen (BatchNormalization still frozen) and recompiled at a low learning rate")
-def check_unfrozen_for_fine_tuning(model, base, x, y, max_learning_rate: float) -> None:
-    """Exercise 06.2: base trainable, its BN layers frozen, recompiled so that fit trains it."""
-    _expect_layer(model, "model")
-    _expect_layer(base, "base")
+def _expect_fine_tuning_flags(base) -> None:
+    """Fail unless ``base`` is unfrozen with exactly its BatchNormalization layers frozen."""
+    import keras
+
     _expect_unfrozen(base)
     trainable_bn = _trainable_batch_norm(base)
     if trainable_bn:
@@ -669,11 +693,42 @@ def check_unfrozen_for_fine_tuning(model, base, x, y, max_learning_rate: float) 
              _names(trainable_bn),
              "after base.trainable = True, set trainable = False on every "
              "keras.layers.BatchNormalization layer of the base (notebook 04).")
-    _expect_low_learning_rate(model, max_learning_rate)
-    if not _fit_changes(model, [base.name], x, y)[base.name]:
+    still_frozen = [layer.name for layer in base.layers if layer.weights and not layer.trainable
+                    and not isinstance(layer, keras.layers.BatchNormalization)]
+    if still_frozen:
+        fail("every layer of the base outside BatchNormalization trainable",
+             "0 frozen layers with weights, other than BatchNormalization",
+             f"frozen: {_names(still_frozen)}",
+             "unfreeze the whole base (base.trainable = True), then freeze only the "
+             "keras.layers.BatchNormalization layers.")
+
+
+def _expect_base_moved(moved: int) -> None:
+    if not moved:
         fail("a fit after unfreezing changes the base", "its weights to change",
              "0 weights changed",
              "call model.compile(...) again after changing trainable.")
+
+
+@_check("base unfrozen (BatchNormalization still frozen) and recompiled at a low learning rate")
+def check_unfrozen_for_fine_tuning(model, base, x, y, max_learning_rate: float) -> None:
+    """Exercise 06.2: base trainable, its BN layers frozen, recompiled so that fit trains it."""
+    _expect_layer(model, "model")
+    _expect_layer(base, "base")
+    _expect_fine_tuning_flags(base)
+    _expect_low_learning_rate(model, max_learning_rate)
+    _expect_base_moved(_fit_changes(model, [base.name], x, y)[base.name])
+
+
+@_check("base unfrozen (BatchNormalization still frozen), recompiled at a low learning rate, "
+        "and trained by the fit that followed")
+def check_fit_after_preparing(model, base, before: Sequence[np.ndarray],
+                              max_learning_rate: float) -> None:
+    """Exercise 06.2, judged after the fact: ``model`` holds its weights after a fit that
+    came after the answer; ``before`` is ``model.get_weights()`` from before the answer."""
+    _expect_fine_tuning_flags(base)
+    _expect_low_learning_rate(model, max_learning_rate)
+    _expect_base_moved(_changes_since(model, before, [base.name])[base.name])
 
 
 def _moved_weights(model, weights_before: Sequence[np.ndarray], among) -> tuple[int, int]:
@@ -694,6 +749,40 @@ def _moved_weights(model, weights_before: Sequence[np.ndarray], among) -> tuple[
     return moved, len(pairs)
 
 
+def _expect_fine_tuning_run(model, base, fine_history, head_weights: Sequence[np.ndarray],
+                            validation) -> None:
+    """Fail unless the base moved since ``head_weights`` and one epoch was validated on
+    ``validation`` (see :func:`check_fine_tuned`)."""
+    import keras
+
+    _expect_layer(model, "model")
+    _expect_layer(base, "base")
+    history = getattr(fine_history, "history", {})
+    val_losses = [float(value) for value in history.get("val_loss", [])]
+    if not val_losses:
+        fail("fine-tuning with validation data", "a History with val_loss for each epoch",
+             f"{len(getattr(fine_history, 'epoch', []))} epochs, no val_loss",
+             "return model.fit(train, epochs=epochs, validation_data=validation, "
+             "callbacks=callbacks).")
+    bn = keras.layers.BatchNormalization
+    tunable = [w for layer in base.layers if not isinstance(layer, bn) for w in layer.weights]
+    moved, total = _moved_weights(model, head_weights, tunable)
+    if total == 0 or moved < total / 2:
+        fail("fine-tuning changed the base",
+             "most of the base's weights outside BatchNormalization changed",
+             f"{moved} of {total} changed since the head was trained",
+             "unfreeze the base (exercise 2), recompile, then fit: a fit on a frozen or "
+             "not-recompiled base trains the head alone.")
+    validation_loss = model.evaluate(validation, verbose=0, return_dict=True)["loss"]
+    if not any(np.isclose(loss, validation_loss, rtol=1e-3, atol=1e-4) for loss in val_losses):
+        fail("the validation data is the validation split",
+             f"one epoch's val_loss equal to {validation_loss:.4f}, the model's loss on "
+             "the validation split",
+             "val_loss " + ", ".join(f"{loss:.4f}" for loss in val_losses),
+             "pass validation_data=validation (splits.validation); keep splits.test unseen "
+             "until the final evaluation.")
+
+
 @_check("fine-tuned: the base moved at a low learning rate, validated on the validation split")
 def check_fine_tuned(model, base, fine_history, head_weights: Sequence[np.ndarray], validation,
                      test, max_learning_rate: float, min_accuracy: float) -> None:
@@ -709,35 +798,8 @@ def check_fine_tuned(model, base, fine_history, head_weights: Sequence[np.ndarra
     * Not damaged: test accuracy at least ``min_accuracy``. The head alone may already clear
       it; it guards against a fine-tune that wrecked the model, not for the lesson itself.
     """
-    import keras
-
-    _expect_layer(model, "model")
-    _expect_layer(base, "base")
-    history = getattr(fine_history, "history", {})
-    val_losses = [float(value) for value in history.get("val_loss", [])]
-    if not val_losses:
-        fail("fine-tuning with validation data", "a History with val_loss for each epoch",
-             f"{len(getattr(fine_history, 'epoch', []))} epochs, no val_loss",
-             "fine_history = model.fit(train_augmented, epochs=..., "
-             "validation_data=splits.validation, callbacks=[early_stopping]).")
-    bn = keras.layers.BatchNormalization
-    tunable = [w for layer in base.layers if not isinstance(layer, bn) for w in layer.weights]
-    moved, total = _moved_weights(model, head_weights, tunable)
-    if total == 0 or moved < total / 2:
-        fail("fine-tuning changed the base",
-             "most of the base's weights outside BatchNormalization changed",
-             f"{moved} of {total} changed since the head was trained",
-             "unfreeze the base (exercise 2), recompile, then fit: a fit on a frozen or "
-             "not-recompiled base trains the head alone.")
+    _expect_fine_tuning_run(model, base, fine_history, head_weights, validation)
     _expect_low_learning_rate(model, max_learning_rate)
-    validation_loss = model.evaluate(validation, verbose=0, return_dict=True)["loss"]
-    if not any(np.isclose(loss, validation_loss, rtol=1e-3, atol=1e-4) for loss in val_losses):
-        fail("the validation data is the validation split",
-             f"one epoch's val_loss equal to {validation_loss:.4f}, the model's loss on "
-             "splits.validation",
-             "val_loss " + ", ".join(f"{loss:.4f}" for loss in val_losses),
-             "pass validation_data=splits.validation; keep splits.test unseen until the "
-             "final evaluation.")
     predicted, actual = [], []
     for images, labels in test:  # a logit above 0 means class 1
         predicted.append(np.asarray(model(images, training=False)).reshape(-1) > 0)
@@ -749,3 +811,18 @@ def check_fine_tuned(model, base, fine_history, head_weights: Sequence[np.ndarra
              "train the head first, then unfreeze with BatchNormalization frozen and "
              "fine-tune at the low learning rate: large steps wreck the pretrained weights.",
              error=AccuracyBelowTarget)
+
+
+@_check("fine-tuned: the base moved, trained on the training data and validated on the "
+        "validation data it was given")
+def check_fine_tune_run(model, base, fine_history, before: Sequence[np.ndarray], validation,
+                        train_batches: int, batches_per_epoch: int) -> None:
+    """Exercise 06.3, judged after the fact: ``model`` holds its weights after the answer's
+    fit; ``train_batches`` is how many batches were read from the training data given."""
+    _expect_fine_tuning_run(model, base, fine_history, before, validation)
+    epochs = len(getattr(fine_history, "epoch", []))
+    if train_batches != epochs * batches_per_epoch:
+        fail("trained on the training data given", f"{epochs * batches_per_epoch} batches of "
+             f"it read ({epochs} epochs of {batches_per_epoch})", f"{train_batches}",
+             "fit on the train dataset passed to your function; the test split stays out of "
+             "training.")

@@ -24,6 +24,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, Iterator
 
 import keras
@@ -38,10 +39,12 @@ MAX_RECORD_BYTES = 64 * 2**20
 
 @dataclass
 class Record:
-    """What the kernel recorded for one hidden test: one entry per fresh input, and arrays."""
+    """What the kernel recorded for one hidden test: one entry per fresh input, arrays, and
+    the folder holding it (and any model the kernel saved there)."""
 
     cases: list[dict]
     arrays: dict[str, np.ndarray]
+    folder: Path
 
     def weights(self, case: int) -> list[np.ndarray]:
         prefix = f"case{case}_weight"
@@ -54,7 +57,9 @@ def load(folder: Path, name: str) -> Record | None:
     cases_file, arrays_file = folder / f"{name}.json", folder / f"{name}.npz"
     if not cases_file.is_file():
         return None
-    for file in [cases_file, arrays_file]:
+    for file in [cases_file, arrays_file, *folder.glob("*.keras")]:
+        if file.is_symlink():
+            raise ValueError(f"{file.name} is a link, not a record")
         if file.is_file() and file.stat().st_size > MAX_RECORD_BYTES:
             raise ValueError(f"{file.name} is larger than {MAX_RECORD_BYTES} bytes")
     cases = json.loads(cases_file.read_text())["cases"]
@@ -62,14 +67,16 @@ def load(folder: Path, name: str) -> Record | None:
     if arrays_file.is_file():
         with np.load(arrays_file, allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in stored.files}
-    return Record(list(cases), arrays)
+    return Record(list(cases), arrays, folder)
 
 
 def recorded_error(case: dict) -> None:
-    """Re-raise the error the learner's code raised on this input, under its own class name."""
+    """Fail with the error the learner's code raised on this input, if it raised one."""
     if "error" in case:
-        name, _, message = str(case["error"]).partition(": ")
-        raise type(name if name.isidentifier() else "Error", (Exception,), {})(message)
+        grading.fail("your function runs on an input it has not seen", "no error",
+                     str(case["error"]),
+                     "work only from the arguments your function is given, not from the "
+                     "notebook's own variables.")
 
 
 def revive(value: Any) -> Any:
@@ -91,6 +98,11 @@ def paired(inputs: list, record: Record) -> list[tuple[int, Any, dict]]:
                      "run the notebook from the top, as it is, without changing the test cells.")
     return [(index, item, entry) for index, (item, entry) in
             enumerate(zip(inputs, record.cases))]
+
+
+def single(record: Record) -> dict:
+    """The entry of a record made for one fresh input."""
+    return paired([None], record)[0][2]
 
 
 @contextlib.contextmanager
@@ -115,21 +127,29 @@ def weight_counts(record: Record, seed: int) -> None:
             grading.check_weight_counts(replay, model)
 
 
-def _with_recorded_weights(case: fresh.TrainingCase, entry: dict, weights: list[np.ndarray]
-                           ) -> tuple[keras.Model, list[np.ndarray]]:
-    """The case's fresh model holding the recorded weights, and its initial weights."""
+def _put_recorded_weights(model: keras.Model, entry: dict, weights: list[np.ndarray],
+                          loss: Any = "mse") -> list[np.ndarray]:
+    """Put the recorded weights on the fresh ``model``, compiled at the recorded learning rate
+    if the answer left an optimizer; return the model's initial weights."""
     recorded_error(entry)
-    model = case.model()
     initial = model.get_weights()
     if [w.shape for w in weights] != [w.shape for w in initial]:
         grading.fail("the model trained is the one given", "the given model's weights",
                      "weights of other shapes", "train the model passed to your function.")
     model.set_weights(weights)
+    if entry.get("learning_rate") is not None:
+        model.compile(optimizer=keras.optimizers.Adam(entry["learning_rate"]), loss=loss)
+    return initial
+
+
+def _with_recorded_weights(case: fresh.TrainingCase, entry: dict, weights: list[np.ndarray]
+                           ) -> tuple[keras.Model, list[np.ndarray]]:
+    """The case's fresh model holding the recorded weights and flags, and its initial weights."""
+    model = case.model()
+    initial = _put_recorded_weights(model, entry, weights)
     for name, trainable in entry.get("flags", {}).items():
         if name in {"encoder", "classifier", "base", "head"}:
             model.get_layer(name).trainable = bool(trainable)
-    if entry.get("learning_rate") is not None:
-        model.compile(optimizer=keras.optimizers.Adam(entry["learning_rate"]), loss="mse")
     return model, initial
 
 
@@ -176,7 +196,7 @@ top_unfrozen_except_bn = _flags_judge(fresh.top_unfrozen_cases,
 
 
 def unfrozen_bn_inference(record: Record, seed: int) -> None:
-    ((_, _, entry),) = paired([fresh.BN_CASE], record)
+    entry = single(record)
     with on(fresh.BN_CASE.describe()):
         recorded_error(entry)
         base = fresh.BN_CASE.model()
@@ -188,12 +208,94 @@ def unfrozen_bn_inference(record: Record, seed: int) -> None:
         grading.check_unfrozen_bn_inference(model, base, images)
 
 
+def extracted_features(record: Record, seed: int) -> None:
+    entry = single(record)
+    with on("a random extractor on 24 random images, read in a new order on every pass"):
+        recorded_error(entry)
+        images, labels = fresh.labelled_images()
+        result = ((record.arrays["features"], record.arrays["labels"])
+                  if entry.get("returned") == "arrays" else revive(entry.get("returned")))
+        grading.check_recorded_features(result, fresh.feature_extractor(), images, labels)
+
+
+def logit_head(record: Record, seed: int) -> None:
+    entry = single(record)
+    epochs = fresh.head_epochs(seed)
+    with on(f"random separable features of dimension 6, {epochs} epochs"):
+        recorded_error(entry)
+        head = keras.saving.load_model(record.folder / "logit_head.keras", safe_mode=True)
+        history = SimpleNamespace(epoch=entry["epoch"], history=entry["history"])
+        validation = fresh.separable_features(seed)["validation"]
+        grading.check_logit_head(head, history, epochs, validation=validation)
+
+
+def ranking(record: Record, seed: int) -> None:
+    entry = single(record)
+    with on("8 search results with other accuracies"):
+        recorded_error(entry)
+        results = fresh.results_to_rank(seed)
+        by_name = {result["name"]: result for result in results}
+        if not entry.get("same_entries"):
+            grading.fail("`rank_by_validation` returns the entries it is given",
+                         "the same dict objects, reordered", "new or changed objects",
+                         "return sorted(results, key=..., reverse=True): it reorders the "
+                         "entries without copying or changing them.")
+        ranked = [by_name.get(name, {"name": name, "val_accuracy": float("nan")})
+                  for name in entry["names"]]
+        grading.check_ranking(ranked, ranked[0] if ranked else None, results,
+                              key="val_accuracy")
+
+
+def classifier_on_frozen_base(record: Record, seed: int) -> None:
+    entry = single(record)
+    with on("a small CNN with BatchNormalization as the base, 16x16 images"):
+        recorded_error(entry)
+        model = keras.saving.load_model(record.folder / "classifier.keras", safe_mode=True)
+        names = [layer.name for layer in model.layers]
+        if "small_cnn" not in names:
+            grading.fail("the model is built on the base it is given",
+                         "a layer named 'small_cnn'", ", ".join(names)[:200],
+                         "call the `base` passed to your function, not another one.")
+        images, _ = fresh.binary_images(64, 8)
+        grading.check_frozen_base_in_inference_mode(
+            model, model.get_layer("small_cnn"), images, fresh.pixels_to_unit)
+
+
+def _fine_tuning_model_with(entry: dict, weights: list[np.ndarray]
+                            ) -> tuple[keras.Model, keras.Model, list[np.ndarray]]:
+    """06's fresh classifier and base holding the recorded weights and flags; its initial
+    weights."""
+    model, base = fresh.fine_tuning_model()
+    initial = _put_recorded_weights(model, entry, weights, loss=fresh.binary_loss())
+    fresh.apply_layer_flags(base, entry["flags"])
+    return model, base, initial
+
+
+def unfrozen_for_fine_tuning(record: Record, seed: int) -> None:
+    entry = single(record)
+    with on(f"a small CNN base with BatchNormalization, learning_rate={fresh.FINE_TUNE_RATE:g}"):
+        model, base, initial = _fine_tuning_model_with(entry, record.weights(0))
+        grading.check_fit_after_preparing(model, base, initial, fresh.FINE_TUNE_RATE)
+
+
+def fine_tune_run(record: Record, seed: int) -> None:
+    entry = single(record)
+    with on("a small CNN classifier, 32 training and 16 validation images, 2 epochs"):
+        model, base, initial = _fine_tuning_model_with(entry, record.weights(0))
+        history = SimpleNamespace(epoch=entry["epoch"], history=entry["history"])
+        grading.check_fine_tune_run(model, base, history, initial, fresh.validation_batches(),
+                                    int(entry["train_batches"]), fresh.FINE_TUNE_TRAIN_BATCHES)
+
+
 JUDGES: dict[str, Callable[[Record, int], None]] = {
     "weight_counts": weight_counts, "classifier_only_training": classifier_only_training,
     "frozen_through": frozen_through, "unfrozen_from": unfrozen_from,
     "freeze_takes_effect": freeze_takes_effect, "unfreeze_takes_effect": unfreeze_takes_effect,
     "unfrozen_bn_inference": unfrozen_bn_inference,
     "top_unfrozen_except_bn": top_unfrozen_except_bn,
+    "extracted_features": extracted_features, "logit_head": logit_head, "ranking": ranking,
+    "classifier_on_frozen_base": classifier_on_frozen_base,
+    "unfrozen_for_fine_tuning": unfrozen_for_fine_tuning, "fine_tune_run": fine_tune_run,
 }
 
 

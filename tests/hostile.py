@@ -29,7 +29,7 @@ SEED_ZERO_LOOKUP = (
     "    return known.get(model.name, (8, 6, 2))"
 )
 
-#: exercise 01.2 without freezing, then the names the visible check reads rebound
+#: exercise 01.2 without freezing, then the name the visible check reads rebound
 TRAINED_ALL_THEN_REBOUND = (
     '    model.compile(optimizer="adam", loss="mse")\n'
     "    model.fit(x, y, epochs=3, verbose=0)\n"
@@ -47,21 +47,27 @@ SHIPPED_HELPERS = {
 }
 
 HOSTILE = {
-    "01-trainable-weights": {
-        "typed-numbers": ({"ex1-answer": TYPED}, {}, {"ex1-check"}),
-        "notebook-object-only": (
-            {"ex1-answer": "    return (len(conv_net.weights), len(conv_net.trainable_weights),\n"
-                           "            len(conv_net.non_trainable_weights))"},
-            {}, {"ex1-check"}),
-        "lookup-of-public-inputs": ({"ex1-answer": SEED_ZERO_LOOKUP}, {}, {"ex1-check"}),
-        "restored-weights": (
-            {"ex2-answer": "    weights = model.get_weights()\n"
+    "01-trainable-weights": {  # an attack on each exercise per submission, where they combine
+        "typed-numbers-restored-weights": (
+            {"ex1-answer": TYPED,
+             "ex2-answer": "    weights = model.get_weights()\n"
                            '    model.get_layer("encoder").trainable = False\n'
                            '    model.compile(optimizer="adam", loss="mse")\n'
                            "    model.fit(x, y, epochs=3, verbose=0)\n"
                            "    model.set_weights(weights)"},
-            {}, {"ex2-check"}),
-        "rebound-name": ({"ex2-answer": TRAINED_ALL_THEN_REBOUND}, {}, {"ex2-check"}),
+            {}, {"ex1-check", "ex2-check"}),
+        "notebook-object-rebound-name": (
+            {"ex1-answer": "    return (len(conv_net.weights), len(conv_net.trainable_weights),\n"
+                           "            len(conv_net.non_trainable_weights))",
+             "ex2-answer": TRAINED_ALL_THEN_REBOUND},
+            {}, {"ex1-check", "ex2-check"}),
+        "public-inputs-patched-numpy": (
+            {"ex1-answer": SEED_ZERO_LOOKUP,
+             "ex2-answer": TRAINED_ALL_THEN_REBOUND.rsplit("\n    global", 1)[0]
+             + "\n    np.array_equal = lambda *args, **kwargs: True\n"
+               "    np.allclose = lambda *args, **kwargs: True\n"
+               "    np.isclose = lambda *args, **kwargs: True"},
+            {}, {"ex1-check", "ex2-check"}),
         "redefined-check": (
             {"ex1-answer": TYPED + "\n\n\nimport helpers.grading\n"
                                    "helpers.grading.check_weight_counts = lambda *a, **k: print('✓')\n"
@@ -74,12 +80,6 @@ HOSTILE = {
                "importlib.reload = lambda module: fake\n"
                "grading = fake"},
             {}, {"ex1-check"}),
-        "patched-numpy": (
-            {"ex2-answer": TRAINED_ALL_THEN_REBOUND.rsplit("\n    global", 1)[0]
-             + "\n    np.array_equal = lambda *args, **kwargs: True\n"
-               "    np.allclose = lambda *args, **kwargs: True\n"
-               "    np.isclose = lambda *args, **kwargs: True"},
-            {}, {"ex2-check"}),
         "swallowed-errors": (
             {"ex1-answer": TYPED + "\n\n\nget_ipython().set_custom_exc(\n"
                                    "    (BaseException,), lambda *args, **kwargs: None)"},
@@ -97,5 +97,20 @@ HOSTILE = {
                "grading = fake"},
             {}, {"ex1-check"}),
         "shipped-helpers-package": ({"ex1-answer": TYPED}, SHIPPED_HELPERS, {"ex1-check"}),
+    },
+    "05-feature-extraction": {
+        # rewrites the validation scores the ranking is judged by, so any order looks sorted
+        "rewritten-scores": (
+            {"ex3-answer": "    for rank, result in enumerate(results):\n"
+                           '        result["val_accuracy"] = 1.0 - rank / 100\n'
+                           "    return list(results)"},
+            {}, {"ex3-check"}),
+    },
+    "06-fine-tuning-cats-vs-dogs": {
+        # trains on the test split (the visible check, on the notebook's model, cannot tell)
+        "trained-on-test-split": (
+            {"ex3-answer": "    return model.fit(splits.test, epochs=epochs, validation_data=validation,\n"
+                           "                     callbacks=callbacks, verbose=2, shuffle=False)"},
+            {}, {"ex3-check"}),
     },
 }

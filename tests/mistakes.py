@@ -43,33 +43,32 @@ MISTAKES = {
                       "    labels = np.concatenate([np.asarray(y) for _, y in dataset])\n"
                       "    return features, labels",
         # accuracy left at its 0.5 threshold (right for probabilities) on a logit output
-        "ex2-answer": "head = keras.Sequential([keras.Input(train_features.shape[1:]),\n"
-                      "                         keras.layers.Dropout(0.2),\n"
-                      "                         keras.layers.Dense(1)])\n"
-                      "head.compile(optimizer=keras.optimizers.Adam(1e-3),\n"
-                      "             loss=keras.losses.BinaryCrossentropy(from_logits=True),\n"
-                      "             metrics=[\"accuracy\"])\n"
-                      "history = head.fit(train_features, train_labels, epochs=20,\n"
-                      "                   validation_data=(val_features, val_labels), verbose=0)",
+        "ex2-answer": "    head = keras.Sequential([keras.Input(train_features.shape[1:]),\n"
+                      "                             keras.layers.Dropout(0.2),\n"
+                      "                             keras.layers.Dense(1)])\n"
+                      "    head.compile(optimizer=keras.optimizers.Adam(1e-3),\n"
+                      "                 loss=keras.losses.BinaryCrossentropy(from_logits=True),\n"
+                      "                 metrics=[\"accuracy\"])\n"
+                      "    history = head.fit(train_features, train_labels, epochs=epochs,\n"
+                      "                       validation_data=(val_features, val_labels), verbose=0)\n"
+                      "    return head, history",
         # sorted the wrong way round: the worst head first
-        "ex3-answer": 'ranking = sorted(results, key=lambda result: result["val_accuracy"])\n'
-                      "best = ranking[0]",
+        "ex3-answer": '    return sorted(results, key=lambda result: result["val_accuracy"])',
     },
     "06-fine-tuning-cats-vs-dogs": {
         # called the base without training=False
-        "ex1-answer": "base.trainable = False\n"
-                      "inputs = keras.Input(shape=(profile.image_size, profile.image_size, 3))\n"
-                      "x = keras.layers.Rescaling(scale=1 / 127.5, offset=-1)(inputs)\n"
-                      "x = base(x)\n"
-                      "x = keras.layers.GlobalAveragePooling2D()(x)\n"
-                      "x = keras.layers.Dropout(0.2)(x)\n"
-                      "model = keras.Model(inputs, keras.layers.Dense(1)(x))",
+        "ex1-answer": "    base.trainable = False\n"
+                      "    inputs = keras.Input(shape=(image_size, image_size, 3))\n"
+                      "    x = keras.layers.Rescaling(scale=1 / 127.5, offset=-1)(inputs)\n"
+                      "    x = base(x)\n"
+                      "    x = keras.layers.GlobalAveragePooling2D()(x)\n"
+                      "    x = keras.layers.Dropout(0.2)(x)\n"
+                      "    return keras.Model(inputs, keras.layers.Dense(1)(x))",
         # unfroze and recompiled, but left BatchNormalization trainable (in training mode)
-        "ex2-answer": "base.trainable = True\n"
-                      "compile_for_training(model, profile.fine_tune_learning_rate)",
+        "ex2-answer": "    base.trainable = True\n"
+                      "    compile_for_training(model, learning_rate)",
         # validated on the test split, so the test score no longer measures unseen data
-        "ex3-answer": "fine_history = model.fit(train_augmented, epochs=profile.fine_tune_epochs,\n"
-                      "                         validation_data=splits.test,\n"
-                      "                         callbacks=[early_stopping], verbose=2)",
+        "ex3-answer": "    return model.fit(train, epochs=epochs, validation_data=splits.test,\n"
+                      "                     callbacks=callbacks, verbose=2, shuffle=False)",
     },
 }

@@ -248,21 +248,21 @@ def tiny_extractor():
 def test_extract_features_catches_labels_read_in_a_second_pass():
     extractor = tiny_extractor()
 
-    def one_pass(dataset):
-        pairs = [(np.asarray(extractor(x)), np.asarray(y)) for x, y in dataset]
+    def one_pass(feature_extractor, dataset):
+        pairs = [(np.asarray(feature_extractor(x)), np.asarray(y)) for x, y in dataset]
         return np.concatenate([f for f, _ in pairs]), np.concatenate([y for _, y in pairs])
 
-    def two_passes(dataset):
-        features = extractor.predict(dataset, verbose=0)
+    def two_passes(feature_extractor, dataset):
+        features = feature_extractor.predict(dataset, verbose=0)
         return features, np.concatenate([np.asarray(y) for _, y in dataset])
 
     grading.check_extract_features(one_pass, extractor, tiny_dataset())
     assert "same loop" in feedback_of(grading.check_extract_features, two_passes, extractor,
                                       tiny_dataset())
     assert "a tuple of two arrays" in feedback_of(
-        grading.check_extract_features, lambda d: None, extractor, tiny_dataset())
+        grading.check_extract_features, lambda e, d: None, extractor, tiny_dataset())
 
-    def feature_maps(dataset):  # called the base, not the extractor that pools
+    def feature_maps(feature_extractor, dataset):  # called the base, not the extractor that pools
         pairs = [(np.asarray(x), np.asarray(y)) for x, y in dataset]
         return np.concatenate([f for f, _ in pairs]), np.concatenate([y for _, y in pairs])
 
@@ -294,6 +294,10 @@ def test_logit_head():
     assert "from_logits=True" in feedback_of(grading.check_logit_head, *trained(from_logits=False),
                                              epochs=2)
     assert "1 epochs" in feedback_of(grading.check_logit_head, *trained(epochs=1), epochs=2)
+    other = np.random.default_rng(1).normal(size=(16, 3)).astype("float32")
+    grading.check_logit_head(*trained(), epochs=2, validation=(features, labels))
+    assert "validation split you were given" in feedback_of(
+        grading.check_logit_head, *trained(), epochs=2, validation=(other, labels))
 
 
 def test_ranking():

@@ -193,6 +193,135 @@ def test_each_submission_has_its_own_seed_the_same_on_every_regrade(tmp_path):
     assert other_course.seed(about("ada")) != collect.seed(about("ada"))
 
 
+def extract_features(feature_extractor, dataset):
+    features, labels = [], []
+    for images, batch_labels in dataset:
+        features.append(np.asarray(feature_extractor(images, training=False)))
+        labels.append(np.asarray(batch_labels))
+    return np.concatenate(features), np.concatenate(labels)
+
+
+def test_extracted_features(folder):
+    assert passes(folder, "extracted_features", extract_features)
+
+    def two_passes(feature_extractor, dataset):  # the labels come back in another order
+        features = feature_extractor.predict(dataset, verbose=0)
+        return features, np.concatenate([np.asarray(labels) for _, labels in dataset])
+
+    def another_extractor(feature_extractor, dataset):  # a global, not the one given
+        return extract_features(fresh.small_cnn(), dataset)
+
+    for answer in [two_passes, another_extractor, lambda extractor, dataset: None]:
+        assert not passes(folder, "extracted_features", answer)
+
+
+def train_logit_head(train_features, train_labels, val_features, val_labels, epochs,
+                     metric=None, **fit):
+    head = keras.Sequential([keras.Input(train_features.shape[1:]),
+                             keras.layers.Dropout(0.2), keras.layers.Dense(1)])
+    head.compile(optimizer=keras.optimizers.Adam(1e-3),
+                 loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                 metrics=[metric or keras.metrics.BinaryAccuracy(threshold=0.0)])
+    fit = fit or {"validation_data": (val_features, val_labels)}
+    return head, head.fit(train_features, train_labels, epochs=epochs, verbose=0, **fit)
+
+
+def test_logit_head(folder):
+    assert passes(folder, "logit_head", train_logit_head)
+    wrong = {
+        "accuracy at 0.5 on logits": lambda *a: train_logit_head(*a, metric="accuracy"),
+        "20 epochs typed": lambda tx, ty, vx, vy, epochs: train_logit_head(tx, ty, vx, vy, 20),
+        "validation_split": lambda tx, ty, vx, vy, epochs: train_logit_head(
+            tx, ty, vx, vy, epochs, validation_split=0.25),
+        "trained on the validation split": lambda tx, ty, vx, vy, epochs: train_logit_head(
+            vx, vy, tx, ty, epochs),
+    }
+    for why, answer in wrong.items():
+        assert not passes(folder, "logit_head", answer), why
+
+
+def test_ranking(folder):
+    by_validation = lambda results: sorted(results, key=lambda r: r["val_accuracy"], reverse=True)
+    assert passes(folder, "ranking", by_validation)
+
+    def overwritten(results):  # rewrites the scores the ranking is judged by
+        for rank, result in enumerate(results):
+            result["val_accuracy"] = 1.0 - rank / 100
+        return list(results)
+
+    wrong = [lambda results: sorted(results, key=lambda r: r["val_accuracy"]),
+             lambda results: sorted(results, key=lambda r: r["test_accuracy"], reverse=True),
+             lambda results: [dict(r) for r in by_validation(results)], overwritten,
+             lambda results: by_validation(results)[:3]]
+    for answer in wrong:
+        assert not passes(folder, "ranking", answer)
+
+
+def build_classifier(base, image_size, training=False, rescale=True, freeze=True):
+    base.trainable = not freeze
+    inputs = keras.Input((image_size, image_size, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs) if rescale else inputs
+    x = base(x, training=False) if training is False else base(x)
+    x = keras.layers.Dropout(0.2)(keras.layers.GlobalAveragePooling2D()(x))
+    return keras.Model(inputs, keras.layers.Dense(1)(x))
+
+
+def test_classifier_on_frozen_base(folder):
+    assert passes(folder, "classifier_on_frozen_base", build_classifier)
+    wrong = {
+        "no training=False": lambda base, size: build_classifier(base, size, training=None),
+        "no rescaling": lambda base, size: build_classifier(base, size, rescale=False),
+        "base left trainable": lambda base, size: build_classifier(base, size, freeze=False),
+        "another base": lambda base, size: build_classifier(fresh.small_mobilenet_v2(), 32),
+    }
+    for why, answer in wrong.items():
+        assert not passes(folder, "classifier_on_frozen_base", answer), why
+
+
+def prepare_fine_tuning(model, base, learning_rate, freeze_batch_norm=True, compile=True):
+    base.trainable = True
+    for layer in base.layers:
+        if freeze_batch_norm and isinstance(layer, BN):
+            layer.trainable = False
+    if compile:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=fresh.binary_loss())
+
+
+def test_unfrozen_for_fine_tuning(folder):
+    assert passes(folder, "unfrozen_for_fine_tuning", prepare_fine_tuning)
+    wrong = {
+        "BN left trainable": lambda m, b, r: prepare_fine_tuning(m, b, r, freeze_batch_norm=False),
+        "not recompiled": lambda m, b, r: prepare_fine_tuning(m, b, r, compile=False),
+        "1e-3 typed": lambda m, b, r: prepare_fine_tuning(m, b, 1e-3),
+    }
+    for why, answer in wrong.items():
+        assert not passes(folder, "unfrozen_for_fine_tuning", answer), why
+
+
+def fine_tune(model, train, validation, epochs, callbacks):
+    return model.fit(train, epochs=epochs, validation_data=validation, callbacks=callbacks,
+                     verbose=0)
+
+
+def test_fine_tune_run(folder):
+    assert passes(folder, "fine_tune_run", fine_tune)
+
+    def restored(model, train, validation, epochs, callbacks):
+        weights = model.get_weights()
+        history = fine_tune(model, train, validation, epochs, callbacks)
+        model.set_weights(weights)
+        return history
+
+    wrong = {
+        "validated on the training data": lambda m, t, v, e, c: fine_tune(m, t, t, e, c),
+        "trained on the validation data": lambda m, t, v, e, c: fine_tune(m, v, v, e, c),
+        "no validation": lambda m, t, v, e, c: m.fit(t, epochs=e, verbose=0),
+        "weights put back": restored,
+    }
+    for why, answer in wrong.items():
+        assert not passes(folder, "fine_tune_run", answer), why
+
+
 # --- records that are missing, damaged or hostile --------------------------------------------
 
 
@@ -219,6 +348,13 @@ def test_pickled_arrays_in_a_record_are_not_loaded(folder):
              case0_weight0=np.array([object()], dtype=object))
     result = verdicts.verdict(folder, "classifier_only_training")
     assert result["passed"] is False and "could not be read" in result["message"], result
+
+
+def test_a_record_that_links_elsewhere_is_not_read(folder, tmp_path_factory):
+    secret = tmp_path_factory.mktemp("course") / "grading-secret"
+    secret.write_text(json.dumps({"cases": [{"returned": [1, 1, 0]}] * 3}))
+    (folder / "weight_counts.json").symlink_to(secret)
+    assert "is a link" in verdicts.verdict(folder, "weight_counts")["message"]
 
 
 def test_an_oversized_record_is_not_read(folder, monkeypatch):
