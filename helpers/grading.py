@@ -121,6 +121,20 @@ def _expect_unfrozen(base) -> None:
              "set base.trainable = True to fine-tune it (then recompile).")
 
 
+def _expect_only_batch_norm_frozen(base) -> None:
+    """Fail if a layer of ``base`` with weights, other than BatchNormalization, is frozen."""
+    import keras
+
+    still_frozen = [layer.name for layer in base.layers if layer.weights and not layer.trainable
+                    and not isinstance(layer, keras.layers.BatchNormalization)]
+    if still_frozen:
+        fail("every layer of the base outside BatchNormalization trainable",
+             "0 frozen layers with weights, other than BatchNormalization",
+             f"frozen: {_names(still_frozen)}",
+             "unfreeze the whole base (base.trainable = True), then freeze only the "
+             "keras.layers.BatchNormalization layers.")
+
+
 def _trainable_batch_norm(base) -> list[str]:
     """Names of the BatchNormalization layers of ``base`` that are trainable."""
     import keras
@@ -450,20 +464,10 @@ def check_unfrozen_bn_inference(model, base, images) -> None:
     ``model`` must have no Dropout, so the only layers that behave differently in training
     are the base's BatchNormalization layers.
     """
-    import keras
-
     _expect_layer(model, "model")
     _expect_layer(base, "base")
     _expect_unfrozen(base)
-    bn = keras.layers.BatchNormalization
-    still_frozen = [layer.name for layer in base.layers
-                    if layer.weights and not isinstance(layer, bn) and not layer.trainable]
-    if still_frozen:
-        fail("every layer of the base outside BatchNormalization trainable",
-             "0 frozen layers with weights, other than BatchNormalization",
-             f"frozen: {_names(still_frozen)}",
-             "unfreeze the whole base (base.trainable = True), then freeze only the "
-             "keras.layers.BatchNormalization layers.")
+    _expect_only_batch_norm_frozen(base)
     gap = float(np.max(np.abs(np.asarray(model(images, training=True))
                               - np.asarray(model(images, training=False)))))
     if gap > 1e-4:
@@ -684,8 +688,6 @@ def check_frozen_base_in_inference_mode(model, base, images, preprocess_input: C
 
 def _expect_fine_tuning_flags(base) -> None:
     """Fail unless ``base`` is unfrozen with exactly its BatchNormalization layers frozen."""
-    import keras
-
     _expect_unfrozen(base)
     trainable_bn = _trainable_batch_norm(base)
     if trainable_bn:
@@ -693,14 +695,7 @@ def _expect_fine_tuning_flags(base) -> None:
              _names(trainable_bn),
              "after base.trainable = True, set trainable = False on every "
              "keras.layers.BatchNormalization layer of the base (notebook 04).")
-    still_frozen = [layer.name for layer in base.layers if layer.weights and not layer.trainable
-                    and not isinstance(layer, keras.layers.BatchNormalization)]
-    if still_frozen:
-        fail("every layer of the base outside BatchNormalization trainable",
-             "0 frozen layers with weights, other than BatchNormalization",
-             f"frozen: {_names(still_frozen)}",
-             "unfreeze the whole base (base.trainable = True), then freeze only the "
-             "keras.layers.BatchNormalization layers.")
+    _expect_only_batch_norm_frozen(base)
 
 
 def _expect_base_moved(moved: int) -> None:

@@ -98,6 +98,15 @@ HOSTILE = {
             {}, {"ex1-check"}),
         "shipped-helpers-package": ({"ex1-answer": TYPED}, SHIPPED_HELPERS, {"ex1-check"}),
     },
+    "03-compile-after-freezing": {
+        # more than asked in 03.1 (the head stops training too); a fast rate in 03.2
+        "froze-everything-unfroze-fast": (
+            {"ex1-answer": "    model.trainable = False\n"
+                           '    model.compile(optimizer="adam", loss="mse")',
+             "ex2-answer": '    model.get_layer("base").trainable = True\n'
+                           "    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=\"mse\")"},
+            {}, {"ex1-check", "ex2-check"}),
+    },
     "05-feature-extraction": {
         # rewrites the validation scores the ranking is judged by, so any order looks sorted
         "rewritten-scores": (

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -146,3 +148,21 @@ def released_scratch_course(course: Path) -> Path:
 def copy_course(course: Path, parent: Path) -> Path:
     """A copy of ``course`` (gradebook and exchange included) as ``parent/course``."""
     return shutil.copytree(course, parent / "course", symlinks=True)
+
+
+def hidden_test_lines(source: Path) -> list[str]:
+    """Every non-blank line between the instructor's HIDDEN TESTS markers."""
+    lines, hidden = [], False
+    for cell in nbformat.read(source, as_version=4).cells:
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
+                hidden = "BEGIN" in line
+            elif hidden and line.strip():
+                lines.append(line.strip())
+    return lines
+
+
+def page_text(path: Path) -> str:
+    """An HTML page's text with its markup removed, as a student could read or search it
+    (syntax highlighting splits code into many tags)."""
+    return html.unescape(re.sub(r"<[^>]*>", "", path.read_text()))

@@ -73,11 +73,12 @@ class Page:
         self.wait(lambda: labelled(".lm-MenuBar-itemLabel", title), what=f"menu {title}")[0].click()
         self.wait(lambda: labelled(".lm-Menu-itemLabel", item), what=f"menu item {item}")[0].click()
 
-    def cells(self, holding: str) -> list[WebElement]:
-        """The notebook's cells with a line that starts with ``holding``, in order."""
-        return [cell for cell in self.find(".jp-Notebook .jp-Cell")
-                if any(line.lstrip().startswith(holding)
-                       for line in self.source(cell).splitlines())]
+    def cells(self, count: int) -> list[WebElement]:
+        """The notebook's cells, once all ``count`` of them are in the page. JupyterLab puts
+        every cell in the page but renders only those near the view, so a cell is found by
+        its position, not by the text of its lines."""
+        return self.wait(lambda: len(found := self.find(".jp-Notebook .jp-Cell")) == count
+                         and found, 120, f"the notebook's {count} cells")
 
     def source(self, cell: WebElement) -> str:
         return "\n".join(line.text for line in self.find(".cm-line", cell))
@@ -97,7 +98,7 @@ class Page:
             "const data = new DataTransfer(); data.setData('text/plain', arguments[1]);"
             "arguments[0].dispatchEvent(new ClipboardEvent('paste', "
             "{clipboardData: data, bubbles: true, cancelable: true}));", editor, source)
-        assert self.source(cell) == source, "the editor changed what was pasted"
+        self.wait(lambda: self.source(cell) == source, 10, "the pasted source in the editor")
 
     def run_from(self, cell: WebElement, count: int) -> None:
         """Shift+Enter ``count`` times from ``cell``: it and the cells after it run in turn."""
@@ -149,12 +150,16 @@ def test_learner_sees_a_check_fail_then_pass_and_validates(page, tmp_path):
     before = released.read_bytes()
     with learner_lab(tmp_path / "workspace") as lab:
         page.driver.get(lab.page(f"/lab/tree/{ASSIGNMENT}/{ASSIGNMENT}.ipynb?reset"))
-        answers = page.wait(lambda: page.cells("# YOUR CODE HERE"), 120, "the notebook")
-        checks = page.cells("# Check")
+        notebook = nbformat.read(released, as_version=4)
+        graded = [(cell, index) for index, cell in enumerate(notebook.cells)
+                  if cell.metadata.get("nbgrader", {}).get("grade_id")]
+        cells = page.cells(len(notebook.cells))
+        answers = [cells[i] for cell, i in graded if cell.metadata.nbgrader.get("solution")]
+        checks = [cells[i] for cell, i in graded if cell.metadata.nbgrader.get("grade")]
+        stubs = [cell.source for cell, _ in graded if cell.metadata.nbgrader.get("solution")]
         assert len(answers) == len(checks) == 2
 
         # A plausible mistake: the check says what it expected, what it found, and a hint.
-        stubs = [page.source(cell) for cell in answers]
         page.paste_into(answers[0], answered(stubs[0], MISTAKES[ASSIGNMENT]["ex1-answer"]))
         page.menu("Run", "Run All Cells")
         failed = page.wait(lambda: page.output(checks[0]), 120, "the first check")

@@ -10,14 +10,12 @@ in test_nbgrader.py.
 from __future__ import annotations
 
 import csv
-import html
 import re
-
-import nbformat
 
 from conftest import needs_mirror
 from mistakes import MISTAKES
-from nbgrader_course import copy_course, fetch_answer_submit, instructor, scores
+from nbgrader_course import (copy_course, fetch_answer_submit, hidden_test_lines, instructor,
+                             page_text, scores)
 
 ASSIGNMENT = "01-trainable-weights"
 
@@ -26,24 +24,6 @@ def grades_csv(course) -> dict[tuple[str, str], float]:
     with open(course / "grades.csv") as file:
         return {(row["student_id"], row["exercise"]): float(row["score"])
                 for row in csv.DictReader(file) if row["assignment"] == ASSIGNMENT}
-
-
-def hidden_test_lines(source) -> list[str]:
-    """Every non-blank line between the instructor's HIDDEN TESTS markers."""
-    lines, hidden = [], False
-    for cell in nbformat.read(source, as_version=4).cells:
-        for line in cell.source.splitlines():
-            if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
-                hidden = "BEGIN" in line
-            elif hidden and line.strip():
-                lines.append(line.strip())
-    return lines
-
-
-def page_text(path) -> str:
-    """An HTML page's text with its markup removed, as a student could read or search it
-    (syntax highlighting splits code into many tags)."""
-    return html.unescape(re.sub(r"<[^>]*>", "", path.read_text()))
 
 
 @needs_mirror

@@ -25,7 +25,8 @@ import pytest
 from conftest import ASSIGNMENTS, NOTEBOOKS, needs_mirror
 from hostile import HOSTILE
 from mistakes import MISTAKES
-from nbgrader_course import copy_course, fill_answers, nbgrader, scores, submit
+from nbgrader_course import (copy_course, fill_answers, hidden_test_lines, nbgrader,
+                             page_text, scores, submit)
 
 
 def test_release_of_an_unknown_assignment_stops_and_names_it(released_course, tmp_path):
@@ -100,6 +101,7 @@ def graded(released_course, tmp_path_factory):
         submit_round_trip(course, assignment)
         (course / ".nbgrader" / "grading-secret").write_text("round trip")  # the same seeds
         nbgrader(course, "autograde", assignment, "--force", env={"COURSE_PROFILE": "smoke"})
+        nbgrader(course, "generate_feedback", assignment, "--force")
         return course
 
     with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, len(ASSIGNMENTS))) as pool:
@@ -123,6 +125,18 @@ def test_autograde_round_trip(graded, assignment):
         assert scores(course, assignment, f"mistake-{answer_id}") == expected_scores(
             full, lost={check_id}
         ), f"mistake in {answer_id}"
+
+
+@needs_mirror
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_feedback_never_shows_hidden_tests(graded, assignment):
+    course = graded[assignment].result()
+    hidden = hidden_test_lines(course / "solutions" / assignment / f"{assignment}.ipynb")
+    pages = sorted((course / "feedback").glob(f"*/{assignment}/{assignment}.html"))
+    assert hidden and len(pages) == len(list((course / "submitted").iterdir()))
+    for page in pages:
+        text = page_text(page)
+        assert [line for line in hidden if line in text] == [], f"{page}: hidden tests leaked"
 
 
 @needs_mirror
