@@ -98,7 +98,7 @@ def small_cnn() -> keras.Model:
 
 
 def small_mobilenet_v2() -> keras.Model:
-    """MobileNetV2 (width 0.35, 32x32 inputs, random weights): 150 layers, real block names."""
+    """MobileNetV2 (width 0.35, 32x32 inputs, random weights): 154 layers, real block names."""
     return keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35,
                                           include_top=False, weights=None)
 
