@@ -38,7 +38,7 @@ c.GenerateFeedback.preprocessors = [
 # nothing the submission's kernel patched decides a grade (helpers/judge.py).
 c.Autograde.autograde_preprocessors = [
     "helpers.judge.CollectEvidence",
-    "nbgrader.preprocessors.Execute",
+    "helpers.execute.SandboxedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -49,8 +49,22 @@ c.Autograde.autograde_preprocessors = [
 ]
 c.CollectEvidence.secret_file = os.path.join(c.CourseDirectory.root, ".nbgrader", "grading-secret")
 
-# Training cells take longer than nbgrader's 30 s default (seconds per cell).
-c.Execute.timeout = 600
+# Each submission's kernel runs in a sandbox, under limits (helpers/sandbox.py,
+# helpers/execute.py): a kernel sees the system, Python, helpers/ and the assets read-only,
+# its own folder writable, and nothing else (no network, no other process). These are the
+# defaults; change them here, or for one run with e.g. --Sandbox.memory_mb=2048.
+c.Sandbox.memory_mb = 4096             # one kernel's memory (allocations and resident)
+c.Sandbox.cell_timeout = 120           # s per cell, except...
+c.Sandbox.training_cell_timeout = 900  # ...cells the release tags `training`, left as released
+c.Sandbox.submission_timeout = 1800    # s per notebook in all
+c.Sandbox.interrupt_grace = 5          # s a cell past its limit has to stop when interrupted
+c.Sandbox.output_limit_kb = 1024       # stored output per notebook
+# Where bubblewrap cannot run, grading stops; only for trusted submissions:
+# c.Sandbox.allow_unsandboxed = True
+
+# A test cell deleted from a submission is put back (and scores what it scores), instead of
+# leaving its grade empty ("needs manual grading").
+c.OverwriteCells.add_missing_cells = True
 
 # nbgrader scores a test cell 0 if it wrote anything to stderr. TensorFlow and Keras write
 # warnings and log lines there that say nothing about the answer, so grading ignores

@@ -1,0 +1,229 @@
+"""nbgrader's Execute, made safe for submissions nobody can trust.
+
+:class:`SandboxedExecute` replaces ``nbgrader.preprocessors.Execute`` in ``nbgrader
+autograde``. It runs the submission's kernel in the sandbox of :mod:`helpers.sandbox`, and
+executes the notebook cell by cell under the limits of :class:`helpers.sandbox.Sandbox`:
+
+* each cell has its own time limit: long for cells the released notebook tags
+  ``training`` (when the submission left them as released), short for every other cell;
+  and the whole notebook has one (``submission_timeout``), so a hostile notebook costs a
+  batch at most that;
+* a cell past its limit is interrupted; if it stops within ``interrupt_grace`` seconds,
+  grading goes on with the next cell, else the kernel is stopped;
+* stored output is capped (``output_limit_kb``); the rest is dropped, with a note;
+* when the kernel dies (``os._exit``, a signal, the memory cap) or is stopped, every cell
+  not run gets an error output saying why ("cell 7 ran past its 60 s limit", "the kernel
+  used more than 4096 MiB"), so its test cells score 0, and the cells already run keep
+  their results: nbgrader's own Execute would lose the whole submission.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from queue import Empty
+
+import nbformat
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async, run_sync
+from nbformat import NotebookNode
+from nbformat.v4 import new_output
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import Execute
+from traitlets import Any, Instance, Unicode
+
+from helpers import EVIDENCE_ENV
+from helpers.sandbox import MemoryWatch, Sandbox
+
+#: Cells the released notebook tags with this get ``Sandbox.training_cell_timeout``.
+TRAINING_TAG = "training"
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager that starts its kernel through the sandbox's command."""
+
+    sandbox = Instance(Sandbox, allow_none=True)
+    workdir = Unicode("")
+    writable = Any(default_value=())
+    watch = Any(default_value=None)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        if self.sandbox is not None:
+            kernel_cmd = self.sandbox.command(kernel_cmd, Path(self.workdir),
+                                              [Path(path) for path in self.writable])
+            kw["env"] = self.sandbox.environment(kw.get("env") or {})
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+        pid = self.provisioner.process.pid if self.provisioner is not None else None
+        if self.sandbox is not None and pid is not None:
+            self.watch = MemoryWatch(pid, self.sandbox.memory_mb)
+
+    def exit_status(self) -> int | None:
+        """The kernel process's exit status once it is gone, else None."""
+        process = getattr(self.provisioner, "process", None)
+        return None if process is None else process.poll()
+
+
+def not_run_error(message: str) -> NotebookNode:
+    """An error output that scores a test cell 0, and says why."""
+    return new_output("error", ename="NotGraded", evalue=message,
+                      traceback=[f"NotGraded: {message}"])
+
+
+class SandboxedExecute(Execute):
+    """Execute a submission in the sandbox, under limits; a crash costs only what it cut off."""
+
+    released_dir = Unicode("", help=(
+        "Folder of the released notebooks (``<assignment>/<notebook>.ipynb``), read for the "
+        "cells tagged `training`; by default the course's release directory.")).tag(config=True)
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(**kwargs)
+        self.interrupt_on_timeout = False  # this class interrupts, and decides what follows
+
+    # -- the plan: which cell may run how long ----------------------------------------------
+    def training_cells(self, resources: dict) -> tuple[set[str], set[str]]:
+        """Grade ids and sources of the released notebook's cells tagged ``training``."""
+        info = resources.get("nbgrader", {})
+        if self.released_dir:
+            root = Path(self.released_dir) / info.get("assignment", "")
+        else:
+            course = CourseDirectory(config=self.config)
+            root = Path(course.format_path(course.release_directory, ".",
+                                           info.get("assignment", "")))
+        released = root / f"{info.get('notebook', '')}.ipynb"
+        ids, sources = set(), set()
+        if released.is_file():
+            for cell in nbformat.read(released, as_version=4).cells:
+                if TRAINING_TAG in cell.metadata.get("tags", []):
+                    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+                    (ids.add(grade_id) if grade_id else sources.add(cell.source))
+        return ids, sources
+
+    def cell_limit(self, cell: NotebookNode, training: tuple[set[str], set[str]]) -> int:
+        """Seconds ``cell`` may run: long only for a training cell left as released."""
+        ids, sources = training
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        long = grade_id in ids if grade_id else cell.source in sources
+        return self.sandbox.training_cell_timeout if long else self.sandbox.cell_timeout
+
+    # -- execution --------------------------------------------------------------------------
+    def preprocess(self, nb: NotebookNode, resources: dict, km=None):
+        self.sandbox = Sandbox(parent=self)
+        sandboxed = self.sandbox.check_available()
+        training = self.training_cells(resources)
+        workdir = Path(resources.get("metadata", {}).get("path") or ".").resolve()
+        runtime = Path(tempfile.mkdtemp(prefix="kernel-"))
+        try:
+            self._prepare(nb, resources, km, workdir, runtime if sandboxed else None)
+            with self.setup_kernel():
+                info = self.wait_for_reply(self.kc.kernel_info())
+                self.nb.metadata["language_info"] = info["content"]["language_info"]
+                self._execute_all(training)
+        finally:
+            watch = getattr(self.km, "watch", None)
+            if watch is not None:
+                watch.stop()
+            shutil.rmtree(runtime, ignore_errors=True)
+        self.set_widgets_metadata()
+        return self.nb, self.resources
+
+    def _prepare(self, nb, resources, km, workdir: Path, runtime: Path | None) -> None:
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        self.km = self.create_kernel_manager()
+        if runtime is not None:
+            evidence = os.environ.get(EVIDENCE_ENV)
+            self.km.sandbox = self.sandbox
+            self.km.workdir = str(workdir)
+            self.km.writable = [str(runtime)] + ([evidence] if evidence else [])
+            self.km.transport = "ipc"
+            self.km.ip = str(runtime / "kernel")
+            self.km.connection_file = str(runtime / "kernel.json")
+        # An interrupt reaches the sandboxed kernel as a message: it cannot see our signals.
+        self.km.kernel_spec.interrupt_mode = "message"
+        self._output_budget = self.sandbox.output_limit_kb * 1024
+
+    def _execute_all(self, training) -> None:
+        deadline = time.monotonic() + self.sandbox.submission_timeout
+        stopped: str | None = None
+        for index, cell in enumerate(self.nb.cells):
+            if cell.cell_type != "code" or not cell.source.strip():
+                continue
+            if stopped is not None:
+                cell.outputs = [not_run_error(f"not run: {stopped}")]
+                continue
+            left = deadline - time.monotonic()
+            limit = self.cell_limit(cell, training)
+            whole = left < limit
+            self.timeout = max(1, math.ceil(min(limit, left)))
+            self._cut = False
+            try:
+                self.execute_cell(cell, index, store_history=True)
+            except CellTimeoutError:
+                what = (f"the notebook ran past its {self.sandbox.submission_timeout} s limit, "
+                        f"in cell {index}" if whole
+                        else f"cell {index} ran past its {limit} s limit")
+                if whole or not self._interrupted():
+                    stopped = f"{what}; its kernel was stopped"
+                    self._kill()
+                cell.outputs.append(not_run_error(stopped or what))
+            except DeadKernelError:
+                stopped = self._death(index)
+                cell.outputs.append(not_run_error(stopped))
+            if self._cut:
+                cell.outputs.append(new_output("stream", name="stdout", text=(
+                    f"\n[output cut: the notebook's output passed its "
+                    f"{self.sandbox.output_limit_kb} KiB limit]\n")))
+
+    def _interrupted(self) -> bool:
+        """Interrupt the kernel; True if it answers again within the grace period."""
+        run_sync(self.km.interrupt_kernel)()
+        return run_sync(self._async_answers)(self.sandbox.interrupt_grace)
+
+    async def _async_answers(self, seconds: float) -> bool:
+        """True if the kernel answers a kernel_info request within ``seconds``: it is idle."""
+        request = self.kc.kernel_info()
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                reply = await ensure_async(self.kc.shell_channel.get_msg(timeout=left))
+            except Empty:
+                return False
+            if reply["parent_header"].get("msg_id") == request:
+                return True
+        return False
+
+    def _kill(self) -> None:
+        run_sync(self.km.shutdown_kernel)(now=True)
+
+    def _death(self, index: int) -> str:
+        """What stopped the kernel while it ran cell ``index``."""
+        watch = getattr(self.km, "watch", None)
+        if watch is not None and watch.exceeded:
+            return (f"the kernel used more than {self.sandbox.memory_mb} MiB of memory in "
+                    f"cell {index}, and was stopped")
+        status = self.km.exit_status()
+        how = (f"killed by signal {-status}" if status is not None and status < 0
+               else f"exit status {status}" if status is not None else "no exit status")
+        return f"the kernel died in cell {index} ({how})"
+
+    def output(self, outs, msg, display_id, cell_index):
+        """Keep outputs while the notebook's budget lasts; errors are always kept."""
+        content = msg.get("content", {})
+        if msg["msg_type"] != "error":
+            size = len(content.get("text", "")) + sum(
+                len(value) if isinstance(value, str) else 64
+                for value in content.get("data", {}).values())
+            self._output_budget -= size
+            if self._output_budget < 0:
+                self._cut = True
+                return None
+        return super().output(outs, msg, display_id, cell_index)

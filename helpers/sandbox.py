@@ -1,0 +1,201 @@
+"""The grading sandbox: each submission's kernel in bubblewrap, under limits.
+
+nbgrader starts the submission's kernel as the grader's own user, with the course, the
+gradebook and every other submission on disk. Here the kernel is started through
+``bwrap`` (Debian's ``bubblewrap``) and ``prlimit``, and sees:
+
+* the system (``/usr``, ``/etc``), Python and the course's ``helpers/``: read only;
+* ``COURSE_ASSETS`` (the offline mirror) and :attr:`Sandbox.read_only_paths`: read only;
+* its own submission folder, and the folder its records go to: writable;
+* a private, empty ``/tmp`` that is also its home and its course cache;
+* no network (only its own loopback), no other process (its own PID namespace): it cannot
+  see or signal the grader, and it dies with it.
+
+It does not see the instructor's sources, the gradebook, the course secret or any other
+submission. It talks to the grader through Unix sockets in a private folder (ZeroMQ's
+``ipc`` transport), since it has no network.
+
+The limits (all in :class:`Sandbox`, set as ``c.Sandbox.<name>`` in ``nbgrader_config.py``)
+are enforced by :class:`helpers.execute.SandboxedExecute`, except memory: ``prlimit
+--data`` caps what the kernel can allocate, and :class:`MemoryWatch` stops a kernel whose
+processes together hold more than the cap.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import psutil
+from traitlets import Bool, Float, Integer, List, Unicode
+from traitlets.config import LoggingConfigurable
+
+from helpers.assets import ASSETS_ENV, CACHE_ENV
+
+HELPERS = Path(__file__).resolve().parent
+#: Environment variables passed on to a sandboxed kernel (the rest of the grader's are not).
+PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONHASHSEED", "MPLBACKEND")
+PASSED_ENV_PREFIXES = ("COURSE_", "KERAS_", "TF_", "OMP_")
+#: Inside the sandbox: the private /tmp, which is also the kernel's home.
+PRIVATE_TMP = "/tmp"
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap cannot start a sandbox on this machine."""
+
+
+class Sandbox(LoggingConfigurable):
+    """Where a submission's kernel runs, and its limits: the one place to change them."""
+
+    enabled = Bool(True, help=(
+        "Run each submission's kernel in bubblewrap. Where bubblewrap cannot start (macOS, "
+        "a container without user namespaces), grading stops and says so, unless "
+        "allow_unsandboxed is True.")).tag(config=True)
+    allow_unsandboxed = Bool(False, help=(
+        "Grade without the sandbox where it cannot start. Only for submissions you trust: "
+        "their code runs as you, next to the gradebook and every other submission."
+    )).tag(config=True)
+    memory_mb = Integer(4096, help=(
+        "Memory cap of one kernel, in MiB: what it allocates (prlimit --data), and what its "
+        "processes hold together (checked every 0.2 s).")).tag(config=True)
+    cell_timeout = Integer(120, help=(
+        "Seconds a cell may run, for cells not tagged `training`, and for any cell whose "
+        "source differs from the released notebook's.")).tag(config=True)
+    training_cell_timeout = Integer(900, help=(
+        "Seconds a cell may run when the released notebook tags it `training` (cells that "
+        "fit a model or run one over a dataset) and the submission left its source as "
+        "released; test cells are matched by their grade id.")).tag(config=True)
+    submission_timeout = Integer(1800, help=(
+        "Seconds one notebook may run in all: what one hostile notebook can cost a batch."
+    )).tag(config=True)
+    interrupt_grace = Integer(5, help=(
+        "Seconds a cell past its limit gets to stop after the interrupt, before its kernel "
+        "is stopped and the notebook's remaining cells are not run.")).tag(config=True)
+    output_limit_kb = Integer(1024, help=(
+        "Stored output of one notebook, in KiB; what comes after is dropped, with a note."
+    )).tag(config=True)
+    read_only_paths = List(Unicode(), help=(
+        "More folders the kernel may read (COURSE_ASSETS, Python and helpers/ always)."
+    )).tag(config=True)
+    program = Unicode("bwrap", help="The bubblewrap program.").tag(config=True)
+
+    def check_available(self) -> bool:
+        """True to sandbox, False to grade unsandboxed as explicitly allowed.
+
+        Raises:
+            SandboxUnavailable: bubblewrap cannot start here, and unsandboxed grading was
+                not asked for.
+        """
+        if not self.enabled:
+            return False
+        problem = bubblewrap_problem(self.program)
+        if problem is None:
+            return True
+        if self.allow_unsandboxed:
+            self.log.warning("grading WITHOUT a sandbox (c.Sandbox.allow_unsandboxed): %s",
+                             problem)
+            return False
+        raise SandboxUnavailable(
+            f"cannot sandbox submissions here: {problem}. Install bubblewrap (Debian/Ubuntu: "
+            f"apt install bubblewrap) on a Linux machine with user namespaces, or grade only "
+            f"submissions you trust with --Sandbox.allow_unsandboxed=True.")
+
+    def readable_paths(self) -> list[Path]:
+        """Folders the kernel may read: Python, the course's helpers, assets, and extras."""
+        paths = [Path(sys.prefix), Path(sys.base_prefix), HELPERS]
+        assets = os.environ.get(ASSETS_ENV)
+        paths += [Path(assets)] if assets else []
+        paths += [Path(extra) for extra in self.read_only_paths]
+        return [path for path in paths if path.exists()]
+
+    def command(self, kernel_cmd: list[str], workdir: Path, writable: list[Path]) -> list[str]:
+        """``kernel_cmd`` wrapped in bubblewrap and prlimit, working in ``workdir``."""
+        argv = [self.program, "--unshare-all", "--die-with-parent", "--new-session",
+                "--proc", "/proc", "--dev", "/dev", "--tmpfs", PRIVATE_TMP]
+        for system in ["/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32"]:
+            path = Path(system)
+            if path.is_symlink():
+                argv += ["--symlink", os.readlink(path), system]
+            elif path.is_dir():
+                argv += ["--ro-bind", system, system]
+        for path in self.readable_paths():
+            argv += ["--ro-bind", str(path), str(path)]
+            if path.resolve() != path:
+                argv += ["--ro-bind", str(path.resolve()), str(path.resolve())]
+        for path in [workdir, *writable]:
+            argv += ["--bind", str(path), str(path)]
+        # ipykernel exits when its parent process changes; in its own PID namespace the
+        # parent it would watch is not there. PID 1 tells it not to watch (bwrap's
+        # --die-with-parent does that job).
+        argv += ["--setenv", "JPY_PARENT_PID", "1", "--chdir", str(workdir), "--",
+                 "prlimit", f"--data={self.memory_mb * 2**20}", "--core=0", "--"]
+        return argv + kernel_cmd
+
+    def environment(self, inherited: dict[str, str]) -> dict[str, str]:
+        """The kernel's environment: the course's and Python's settings, a private home."""
+        kept = {key: value for key, value in inherited.items()
+                if key in PASSED_ENV or key.startswith(PASSED_ENV_PREFIXES)}
+        kept.update(HOME=PRIVATE_TMP, TMPDIR=PRIVATE_TMP, MPLCONFIGDIR=f"{PRIVATE_TMP}/matplotlib")
+        kept[CACHE_ENV] = f"{PRIVATE_TMP}/course-cache"
+        return kept
+
+
+@lru_cache(maxsize=None)
+def bubblewrap_problem(program: str = "bwrap") -> str | None:
+    """None if bubblewrap can start a sandbox here, else what went wrong."""
+    if shutil.which(program) is None:
+        return f"{program} is not installed"
+    probe = [program, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
+             "--proc", "/proc", "--dev", "/dev", "true"]
+    try:
+        result = subprocess.run(probe, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"{program} failed to start: {error}"
+    if result.returncode != 0:
+        return f"{program} failed: {result.stderr.strip() or result.returncode}"
+    return None
+
+
+class MemoryWatch:
+    """Stops a process tree whose resident memory together exceeds a cap.
+
+    ``prlimit --data`` stops one process's allocations; this catches the rest (a kernel
+    that forks, memory mapped files). It polls every ``interval`` seconds.
+    """
+
+    def __init__(self, pid: int, limit_mb: int, interval: float = 0.2) -> None:
+        self.limit_mb, self.interval = limit_mb, interval
+        self.exceeded = False
+        self._root = psutil.Process(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _resident_mb(self) -> float:
+        total = 0
+        for process in [self._root, *self._root.children(recursive=True)]:
+            try:
+                total += process.memory_info().rss
+            except psutil.Error:
+                pass
+        return total / 2**20
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                if self._resident_mb() > self.limit_mb:
+                    self.exceeded = True
+                    for process in [*self._root.children(recursive=True), self._root]:
+                        process.kill()
+                    return
+            except psutil.Error:
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
