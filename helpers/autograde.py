@@ -1,0 +1,303 @@
+"""``make autograde``: nbgrader's autograde, in parallel, on a Dask cluster.
+
+nbgrader grades one submission after another, and two ``nbgrader autograde`` runs on one
+gradebook lock it. Here:
+
+1. The coordinator (this command, in the course folder) lists the submissions to grade and
+   sends each to a Dask worker as bytes: its files, a snapshot of the gradebook, the
+   released notebooks, the course's grading secret and the nbgrader configuration. No
+   shared file system is needed, so the workers may be other machines.
+2. A worker (:func:`grade_submission`) builds a private course from those bytes and runs
+   nbgrader's own autograde on it, with the course's pipeline: the kernel in the sandbox
+   (:mod:`helpers.execute`), the verdicts from the judge (:mod:`helpers.judge`). It sends
+   back the autograded notebooks.
+3. The coordinator alone writes the gradebook: for each result, as it arrives, nbgrader's
+   autograde runs again on the real course with :class:`UseGradedNotebook` in place of the
+   execution, so the grades, comments, late penalties and ``autograded/`` folder are
+   exactly what nbgrader writes. A progress bar counts the graded submissions.
+
+By default an embedded ``LocalCluster`` has one worker per core (``--workers N`` to
+change); ``--scheduler tcp://host:8786`` grades on an existing cluster instead. Like
+``nbgrader autograde``, submissions already autograded are skipped unless ``--force``; a
+regrade gives the same grades (the seeds of fresh inputs depend only on the course's secret
+and the submission).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import os
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Unicode
+from traitlets.config import Config, KVArgParseConfigLoader, PyFileConfigLoader
+
+from helpers.sandbox import Sandbox, SandboxUnavailable
+
+#: The coordinator's pipeline: the worker's executed notebook instead of an execution.
+RECORDING_PREPROCESSORS = [
+    "helpers.autograde.UseGradedNotebook",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+
+@dataclass
+class Job:
+    """One submission to grade, with everything a worker needs, as bytes."""
+
+    assignment: str
+    student: str
+    files: dict[str, bytes]          # the submission folder's files, by relative path
+    released: dict[str, bytes]       # the released assignment's files
+    gradebook: bytes
+    secret: bytes
+    config: dict
+
+
+@dataclass
+class Result:
+    """What a worker sends back: the autograded notebooks, or why there are none."""
+
+    assignment: str
+    student: str
+    notebooks: dict[str, str] = field(default_factory=dict)  # notebook name -> JSON
+    error: str = ""
+    seconds: float = 0.0
+
+
+# -- worker side ------------------------------------------------------------------------------
+def grade_submission(job: Job) -> Result:
+    """Autograde one submission in a private copy of the course (runs on a Dask worker)."""
+    from nbgrader.apps import NbGraderAPI
+
+    started = time.monotonic()
+    result = Result(job.assignment, job.student)
+    with tempfile.TemporaryDirectory(prefix="grading-") as scratch:
+        root = Path(scratch) / "course"
+        _write_tree(root / "submitted" / job.student / job.assignment, job.files)
+        _write_tree(root / "release" / job.assignment, job.released)
+        (root / ".nbgrader").mkdir(parents=True)
+        (root / ".nbgrader" / "gradebook.db").write_bytes(job.gradebook)
+        secret = root / ".nbgrader" / "grading-secret"
+        secret.write_bytes(job.secret)
+        secret.chmod(0o600)
+        config = Config(job.config)
+        config.merge(Config({
+            "CourseDirectory": {"root": str(root), "release_directory": "release",
+                                "source_directory": "source",
+                                "db_url": f"sqlite:///{root / '.nbgrader' / 'gradebook.db'}"},
+            "CollectEvidence": {"secret_file": str(secret)},
+            "Exchange": {"root": str(root / ".nbgrader" / "exchange")},
+        }))
+        outcome = NbGraderAPI(config=config).autograde(job.assignment, job.student)
+        graded = root / "autograded" / job.student / job.assignment
+        result.notebooks = {path.stem: path.read_text() for path in graded.glob("*.ipynb")}
+        if not outcome["success"] or not result.notebooks:
+            result.error = (outcome.get("error") or outcome.get("log") or "no notebook")[-3000:]
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _write_tree(root: Path, files: dict[str, bytes]) -> None:
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+# -- coordinator side -------------------------------------------------------------------------
+class UseGradedNotebook(NbGraderPreprocessor):
+    """The coordinator's stand-in for execution: the notebook a worker autograded.
+
+    A notebook the worker could not grade gets an error in every code cell instead, so it
+    scores 0 and its feedback says why."""
+
+    staging = Unicode("", help="Folder of the workers' results: <student>/<notebook>.ipynb"
+                      ).tag(config=True)
+    failure = Unicode("").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        about = resources["nbgrader"]
+        graded = Path(self.staging) / about["student"] / f"{about['notebook']}.ipynb"
+        if graded.is_file():
+            return nbformat.read(graded, as_version=4), resources
+        message = f"not graded: {self.failure or 'the grader returned no notebook'}"
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = [new_output("error", ename="NotGraded", evalue=message,
+                                           traceback=[message])]
+        return nb, resources
+
+
+def course_config(root: Path, overrides: list[str]) -> Config:
+    """The course's nbgrader configuration, with ``--Class.trait=value`` overrides."""
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    config.merge(KVArgParseConfigLoader(overrides).load_config())
+    return config
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root``, by relative path (symlinks are not followed)."""
+    return {str(path.relative_to(root)): path.read_bytes()
+            for path in sorted(root.rglob("*")) if path.is_file() and not path.is_symlink()}
+
+
+def gradebook_snapshot(database: Path) -> bytes:
+    """A consistent copy of the SQLite gradebook (SQLite's backup API)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / "gradebook.db"
+        source, target = sqlite3.connect(database), sqlite3.connect(copy)
+        with target:
+            source.backup(target)
+        source.close()
+        target.close()
+        return copy.read_bytes()
+
+
+def submissions(course, assignments: list[str], force: bool) -> list[tuple[str, str]]:
+    """(assignment, student) pairs to grade: collected, and not yet autograded unless force."""
+    found = []
+    for assignment in assignments:
+        for folder in sorted(Path(course.root, course.submitted_directory).glob(f"*/{assignment}")):
+            student = folder.parent.name
+            done = Path(course.format_path(course.autograded_directory, student, assignment))
+            if folder.is_dir() and (force or not done.exists()):
+                found.append((assignment, student))
+    return found
+
+
+class Progress:
+    """A one-line progress bar on a terminal, a line per submission elsewhere."""
+
+    def __init__(self, total: int, stream=sys.stderr) -> None:
+        self.total, self.done, self.stream = total, 0, stream
+        self.live = stream.isatty()
+
+    def update(self, label: str) -> None:
+        self.done += 1
+        filled = round(30 * self.done / max(self.total, 1))
+        line = f"[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} {label}"
+        self.stream.write(f"\r\033[K{line}" if self.live else f"{line}\n")
+        if self.live and self.done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def record(api, staging: Path, result: Result) -> str:
+    """Write one worker's result into the course and its gradebook (the only writer)."""
+    folder = staging / result.assignment
+    shutil.rmtree(folder, ignore_errors=True)
+    for name, text in result.notebooks.items():
+        (folder / result.student).mkdir(parents=True, exist_ok=True)
+        (folder / result.student / f"{name}.ipynb").write_text(text)
+    api.config.UseGradedNotebook.staging = str(folder)
+    api.config.UseGradedNotebook.failure = result.error.strip().splitlines()[-1] if result.error else ""
+    outcome = api.autograde(result.assignment, result.student, force=True, create=True)
+    if not outcome["success"]:
+        return f"recording failed: {(outcome.get('error') or outcome.get('log'))[-2000:]}"
+    return result.error
+
+
+def total_score(api, assignment: str, student: str) -> str:
+    """``score/max`` of a submission, as the gradebook now has it."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(api.coursedir.db_url, course_id=api.coursedir.course_id) as gradebook:
+        submission = gradebook.find_submission(assignment, student)
+        return f"{submission.score:g}/{submission.max_score:g}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.autograde", description=(
+        "Autograde collected submissions in parallel on Dask; extra --Class.trait=value "
+        "options override nbgrader_config.py (e.g. --Sandbox.memory_mb=2048)."))
+    parser.add_argument("assignments", nargs="*", help="assignments to grade (default: all)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="LocalCluster workers (default: the machine's cores)")
+    parser.add_argument("--scheduler", help="address of a Dask scheduler to grade on instead")
+    parser.add_argument("--force", action="store_true", help="regrade graded submissions")
+    options, overrides = parser.parse_known_args(argv)
+
+    from nbgrader.apps import NbGraderAPI
+
+    root = Path.cwd()
+    config = course_config(root, overrides)
+    try:
+        Sandbox(config=config).check_available()
+    except SandboxUnavailable as error:
+        print(f"autograde: {error}", file=sys.stderr)
+        return 2
+    recording = copy.deepcopy(config)  # the workers keep the course's own pipeline
+    recording.merge(Config({"Autograde": {"autograde_preprocessors": RECORDING_PREPROCESSORS}}))
+    api = NbGraderAPI(config=recording)
+    course = api.coursedir
+    assignments = options.assignments or sorted(a.name for a in api.gradebook.assignments)
+    todo = submissions(course, assignments, options.force)
+    if not todo:
+        print("autograde: nothing to grade (already graded ones need --force)")
+        return 0
+    secret = Path(config.CollectEvidence.secret_file)
+    if not secret.is_file():
+        from helpers.judge import CollectEvidence
+
+        CollectEvidence(config=config).seed({})  # makes the course's secret
+    snapshot = gradebook_snapshot(Path(course.db_url.removeprefix("sqlite:///")))
+    released = {a: read_tree(Path(course.format_path(course.release_directory, ".", a)))
+                for a in assignments}
+    jobs = [Job(a, s, read_tree(Path(course.format_path(course.submitted_directory, s, a))),
+                released[a], snapshot, secret.read_bytes(), dict(config))
+            for a, s in todo]
+    return run(api, jobs, options)
+
+
+def run(api, jobs: list[Job], options) -> int:
+    """Grade ``jobs`` on the cluster, recording each result as it arrives."""
+    from distributed import Client, LocalCluster, as_completed
+
+    if options.scheduler:
+        cluster, client = None, Client(options.scheduler)
+    else:
+        cluster = LocalCluster(n_workers=max(1, min(options.workers, len(jobs))),
+                               threads_per_worker=1, processes=True, memory_limit=0,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+        client = Client(cluster)
+    failures = 0
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="autograde-") as staging, client:
+        progress = Progress(len(jobs))
+        futures = [client.submit(grade_submission, job, key=f"grade-{job.assignment}-{job.student}",
+                                 pure=False) for job in jobs]
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except Exception as error:  # the worker itself failed: no notebook to record
+                job = jobs[futures.index(future)]
+                result = Result(job.assignment, job.student, error=f"grading failed: {error}")
+            problem = record(api, Path(staging), result)
+            failures += bool(problem)
+            score = total_score(api, result.assignment, result.student)
+            progress.update(f"{result.student} {result.assignment}: {score} "
+                            f"({result.seconds:.1f} s)" + (f" NOT GRADED: {problem.splitlines()[-1]}"
+                                                          if problem else ""))
+    if cluster is not None:
+        cluster.close()
+    print(f"autograde: {len(jobs)} submissions in {time.monotonic() - started:.1f} s"
+          + (f", {failures} not graded" if failures else ""))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
