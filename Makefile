@@ -11,7 +11,10 @@
 #   make upgrade   re-resolve every package to its newest version, re-run the outputs and
 #                  the tests, and show what changed (commit it yourself once it is green)
 #   make collect / autograde / feedback / grades   grade what students submitted (every
-#                  assignment, or ASSIGNMENT=<name>); grades.csv per student and exercise
+#                  assignment, or ASSIGNMENT=<name>); grades.csv per student and exercise.
+#                  autograde runs each kernel in a sandbox, WORKERS at a time (default: the
+#                  cores) on an embedded Dask cluster, or on SCHEDULER=tcp://host:8786;
+#                  AUTOGRADE_ARGS="--force --Sandbox.memory_mb=2048" passes more options
 #   make release   regenerate notebooks/ (student versions) from solutions/ with nbgrader,
 #                  and release them to the course-local exchange
 #   make outputs   re-execute solutions/ in place (quick profile) to refresh stored outputs;
@@ -98,8 +101,9 @@ instructor-lab: release
 test: $(STAMP)
 	COURSE_PROFILE=quick $(BIN)/python -m pytest
 
-# Grading, once students have submitted through the exchange: nbgrader's own commands for
-# every assignment, or only ASSIGNMENT=<name>. Submissions are collected into submitted/,
+# Grading, once students have submitted through the exchange: nbgrader's commands (autograde
+# through helpers/autograde.py: sandboxed, in parallel) for every assignment, or only
+# ASSIGNMENT=<name>. Submissions are collected into submitted/,
 # graded into autograded/ and the gradebook, feedback goes to feedback/ (all git-ignored).
 GRADED = $(or $(ASSIGNMENT),$(ASSIGNMENTS))
 
@@ -107,10 +111,8 @@ collect: $(STAMP)
 	for a in $(GRADED); do $(BIN)/nbgrader collect "$$a" --update --log-level=WARN || exit 1; done
 
 autograde: $(STAMP)
-	for a in $(GRADED); do \
-	  if ls -d submitted/*/"$$a" >/dev/null 2>&1; then $(BIN)/nbgrader autograde "$$a" || exit 1; \
-	  else echo "$$a: no submissions collected"; fi; \
-	done
+	$(BIN)/python -m helpers.autograde $(ASSIGNMENT) $(if $(WORKERS),--workers=$(WORKERS)) \
+	  $(if $(SCHEDULER),--scheduler=$(SCHEDULER)) $(AUTOGRADE_ARGS)
 
 feedback: $(STAMP)
 	for a in $(GRADED); do \

@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="LocalCluster workers (default: the machine's cores)")
     parser.add_argument("--scheduler", help="address of a Dask scheduler to grade on instead")
+    parser.add_argument("--student", action="append", default=[],
+                        help="grade only this student (repeat for more)")
     parser.add_argument("--force", action="store_true", help="regrade graded submissions")
     options, overrides = parser.parse_known_args(argv)
 
@@ -245,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     api = NbGraderAPI(config=recording)
     course = api.coursedir
     assignments = options.assignments or sorted(a.name for a in api.gradebook.assignments)
-    todo = submissions(course, assignments, options.force)
+    todo = [(assignment, student)
+            for assignment, student in submissions(course, assignments, options.force)
+            if not options.student or student in options.student]
     if not todo:
         print("autograde: nothing to grade (already graded ones need --force)")
         return 0

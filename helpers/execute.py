@@ -39,7 +39,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Any, Instance, Unicode
 
 from helpers import EVIDENCE_ENV
-from helpers.sandbox import MemoryWatch, Sandbox
+from helpers.sandbox import MEMORY_SLACK_MB, MemoryWatch, Sandbox
 
 #: Cells the released notebook tags with this get ``Sandbox.training_cell_timeout``.
 TRAINING_TAG = "training"
@@ -61,7 +61,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         await super()._async_launch_kernel(kernel_cmd, **kw)
         pid = self.provisioner.process.pid if self.provisioner is not None else None
         if self.sandbox is not None and pid is not None:
-            self.watch = MemoryWatch(pid, self.sandbox.memory_mb)
+            self.watch = MemoryWatch(pid, self.sandbox.memory_mb + MEMORY_SLACK_MB)
 
     def exit_status(self) -> int | None:
         """The kernel process's exit status once it is gone, else None."""
@@ -178,6 +178,9 @@ class SandboxedExecute(Execute):
             except DeadKernelError:
                 stopped = self._death(index)
                 cell.outputs.append(not_run_error(stopped))
+            if any(output.get("ename") == "MemoryError" for output in cell.outputs):
+                cell.outputs.append(new_output("stream", name="stdout", text=(
+                    f"\n[the kernel reached its memory cap: {self.sandbox.memory_mb} MiB]\n")))
             if self._cut:
                 cell.outputs.append(new_output("stream", name="stdout", text=(
                     f"\n[output cut: the notebook's output passed its "
@@ -208,8 +211,8 @@ class SandboxedExecute(Execute):
         """What stopped the kernel while it ran cell ``index``."""
         watch = getattr(self.km, "watch", None)
         if watch is not None and watch.exceeded:
-            return (f"the kernel used more than {self.sandbox.memory_mb} MiB of memory in "
-                    f"cell {index}, and was stopped")
+            return (f"the kernel's processes held more than {watch.limit_mb} MiB of memory "
+                    f"in cell {index}, and were stopped")
         status = self.km.exit_status()
         how = (f"killed by signal {-status}" if status is not None and status < 0
                else f"exit status {status}" if status is not None else "no exit status")

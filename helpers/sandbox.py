@@ -17,8 +17,10 @@ submission. It talks to the grader through Unix sockets in a private folder (Zer
 
 The limits (all in :class:`Sandbox`, set as ``c.Sandbox.<name>`` in ``nbgrader_config.py``)
 are enforced by :class:`helpers.execute.SandboxedExecute`, except memory: ``prlimit
---data`` caps what the kernel can allocate, and :class:`MemoryWatch` stops a kernel whose
-processes together hold more than the cap.
+--data`` caps what each of the kernel's processes can allocate (past it, the allocation
+raises MemoryError and the kernel goes on), and :class:`MemoryWatch` stops the kernel when
+its processes together hold more than the cap plus :data:`MEMORY_SLACK_MB` (a kernel that
+forks, say).
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ HELPERS = Path(__file__).resolve().parent
 #: Environment variables passed on to a sandboxed kernel (the rest of the grader's are not).
 PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONHASHSEED", "MPLBACKEND")
 PASSED_ENV_PREFIXES = ("COURSE_", "KERAS_", "TF_", "OMP_")
+#: Resident memory a kernel's processes may hold above ``Sandbox.memory_mb`` together
+#: (shared libraries count in resident memory, not in allocations).
+MEMORY_SLACK_MB = 1024
 #: Inside the sandbox: the private /tmp, which is also the kernel's home.
 PRIVATE_TMP = "/tmp"
 
@@ -61,8 +66,9 @@ class Sandbox(LoggingConfigurable):
         "their code runs as you, next to the gradebook and every other submission."
     )).tag(config=True)
     memory_mb = Integer(4096, help=(
-        "Memory cap of one kernel, in MiB: what it allocates (prlimit --data), and what its "
-        "processes hold together (checked every 0.2 s).")).tag(config=True)
+        "Memory cap of one kernel, in MiB: what each of its processes may allocate (prlimit "
+        "--data: past it, MemoryError), and, plus 1024 MiB, what its processes may hold "
+        "together (checked every 0.2 s: past it, the kernel is stopped).")).tag(config=True)
     cell_timeout = Integer(120, help=(
         "Seconds a cell may run, for cells not tagged `training`, and for any cell whose "
         "source differs from the released notebook's.")).tag(config=True)

@@ -33,6 +33,17 @@ def nbgrader(course: Path, *args: str, env: dict[str, str] | None = None
     return result
 
 
+def autograde(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``make autograde``'s command (``python -m helpers.autograde``) in ``course``, with
+    kernels in the ``smoke`` profile (see test_nbgrader.py)."""
+    result = subprocess.run([sys.executable, "-m", "helpers.autograde", *args], cwd=course,
+                            capture_output=True, text=True,
+                            env={**os.environ, "COURSE_PROFILE": "smoke"})
+    assert not check or result.returncode == 0, (
+        f"autograde {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
 def line_index(lines: list[str], marker: str) -> int:
     """Index of the first line that is ``marker`` (indentation ignored)."""
     return next(i for i, line in enumerate(lines) if line.strip() == marker)

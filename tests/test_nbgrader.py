@@ -25,7 +25,7 @@ import pytest
 from conftest import ASSIGNMENTS, NOTEBOOKS, needs_mirror
 from hostile import HOSTILE
 from mistakes import MISTAKES
-from nbgrader_course import (copy_course, fill_answers, hidden_test_lines, nbgrader,
+from nbgrader_course import (autograde, copy_course, fill_answers, hidden_test_lines, nbgrader,
                              page_text, scores, submit)
 
 
@@ -93,19 +93,20 @@ def graded(released_course, tmp_path_factory):
     """assignment -> a future of its own course copy, once its round trip is autograded.
 
     Graded in the smoke profile: the same cells and checks on little data, since every
-    submission executes the whole notebook (nbval runs the real quick profile once). nbgrader
-    grades one submission after another, so the assignments are graded side by side, one
-    course copy (and gradebook) each, as many at a time as the machine has cores."""
-    def autograde(assignment):
+    submission executes the whole notebook (nbval runs the real quick profile once). Each
+    assignment is graded by `make autograde`'s command with one worker, in its own course
+    copy, as many side by side as the machine has cores (tests/test_sandbox.py grades
+    with two workers)."""
+    def grade_round_trip(assignment):
         course = copy_course(released_course, tmp_path_factory.mktemp(assignment))
         submit_round_trip(course, assignment)
         (course / ".nbgrader" / "grading-secret").write_text("round trip")  # the same seeds
-        nbgrader(course, "autograde", assignment, "--force", env={"COURSE_PROFILE": "smoke"})
+        autograde(course, assignment, "--force", "--workers=1")
         nbgrader(course, "generate_feedback", assignment, "--force")
         return course
 
     with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, len(ASSIGNMENTS))) as pool:
-        yield {assignment: pool.submit(autograde, assignment)
+        yield {assignment: pool.submit(grade_round_trip, assignment)
                for assignment in reversed(ASSIGNMENTS)}  # the longer notebooks first
 
 

@@ -1,0 +1,210 @@
+"""Hostile submissions through the real autograde path: `python -m helpers.autograde` on a
+2-worker Dask LocalCluster, each kernel in the sandbox, a known-correct control in the batch.
+
+Every submission answers both exercises of notebook 01 correctly (2 + 2 points) unless its
+case says otherwise, and adds an attack: a new cell after exercise 1's test, or an edit of a
+test cell. Each gets exactly the honest grade: the points of the exercises it completed,
+and a message in its graded notebook that names what happened. The control keeps 4/4, the
+course's files are unchanged, and the grader finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell
+
+from conftest import ROOT, needs_mirror
+from nbgrader_course import autograde, copy_course, fill_answers, scores, submit
+
+from helpers.sandbox import bubblewrap_problem
+
+ASSIGNMENT = "01-trainable-weights"
+LIMITS = ["--Sandbox.cell_timeout=20", "--Sandbox.submission_timeout=60",
+          "--Sandbox.memory_mb=2048", "--Sandbox.output_limit_kb=256"]
+#: where exercise 1's test cell stands: the attacks come right after it
+AFTER = "ex1-check"
+
+ESCAPE_PATHS = "{course}/solutions/{a}/{a}.ipynb {course}/.nbgrader/gradebook.db " \
+               "{course}/.nbgrader/grading-secret {root}/solutions/{a}/{a}.ipynb " \
+               "{course}/submitted/control/{a}/{a}.ipynb"
+
+#: name -> (code of a new cell after exercise 1's test, or a list of new cells, (ex1, ex2)
+#: points, what the graded notebook must say). ``{course}``, ``{root}`` and ``{a}`` are
+#: filled in.
+NEW_CELL = {
+    "infinite-loop": ("while True:\n    pass", (2, 2), "cell 14 ran past its 20 s limit"),
+    "ignores-interrupt": (
+        "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "while True:\n    time.sleep(0.01)",
+        (2, 0), "cell 14 ran past its 20 s limit; its kernel was stopped"),
+    "loops-until-the-notebook-limit": (
+        ["while True:\n    pass"] * 4, (2, 0),
+        "the notebook ran past its 60 s limit, in cell 16; its kernel was stopped"),
+    "sys-exit": ("import sys\nsys.exit(3)", (2, 2), "SystemExit"),
+    "os-exit": ("import os\nos._exit(0)", (2, 0), "the kernel died in cell 14 (exit status 0)"),
+    "kills-its-kernel": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+                         (2, 0), "the kernel died in cell 14"),
+    "signals-its-parents": (
+        "import os, signal\n"
+        "for pid in sorted(set([os.getppid(), 1, os.getpgid(0)]) - set([os.getpid()])):\n"
+        "    for sig in (signal.SIGTERM, signal.SIGKILL):\n"
+        "        try:\n            os.kill(pid, sig)\n"
+        "        except OSError as error:\n            print(pid, sig, error)\n"
+        "print('grader still there')",
+        (2, 2), "grader still there"),
+    "prints-50-mb": ("for _ in range(50):\n    print('x' * 2**20)", (2, 2), "[output cut"),
+    "allocates-3-gib": ("import numpy as np\nhuge = np.ones(3 * 2**27)", (2, 2),
+                        "memory cap: 2048 MiB"),
+    "forks-to-hold-memory": (
+        "import os, time\nfor _ in range(8):\n    if os.fork() == 0:\n"
+        "        block = bytearray(2**29)\n        time.sleep(600)\ntime.sleep(600)",
+        (2, 0), "held more than 3072 MiB"),
+    "writes-everywhere": (
+        "import os\n"
+        "for path in '{root}/helpers/grading.py {course}/.nbgrader/gradebook.db "
+        "{course}/submitted/control/{a}/{a}.ipynb {course}/autograded/control/{a}/{a}.ipynb "
+        "{course}/nbgrader_config.py {root}/helpers/injected.py'.split():\n"
+        "    try:\n        with open(path, 'a') as file:\n            file.write('# x')\n"
+        "        print('WROTE', path)\n"
+        "    except OSError as error:\n        print('refused', path, type(error).__name__)",
+        (2, 2), "refused"),
+    "reads-instructor-files": (
+        "import os, socket\n"
+        f"for path in '{ESCAPE_PATHS}'.split():\n"
+        "    try:\n        open(path, 'rb').read(10)\n        print('READ', path)\n"
+        "    except OSError as error:\n        print('hidden', path, type(error).__name__)\n"
+        "print('network:', sorted(name for _, name in socket.if_nameindex()))",
+        (2, 2), "network: ['lo']"),
+}
+
+#: name -> (edit of exercise 1's test cell, (ex1, ex2) points); exercise 1 is answered
+#: wrongly, so a test cell that still ran scores 0
+WRONG_EX1 = "    return 0, 0, 0"
+TEST_CELL_EDITS = {
+    "deletes-a-test-cell": ("delete", (0, 2)),
+    "empties-a-test-cell": ("", (0, 2)),
+    "edits-a-test-cell": ("print('✓ all good')", (0, 2)),
+}
+
+
+def with_cells_after(notebook, grade_id: str, code: str | list[str], fields: dict):
+    index = next(i for i, cell in enumerate(notebook.cells)
+                 if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    for offset, source in enumerate([code] if isinstance(code, str) else code, start=1):
+        notebook.cells.insert(index + offset, new_code_cell(source.format(**fields)))
+    return notebook
+
+
+def cell(notebook, grade_id: str):
+    return next(c for c in notebook.cells
+                if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def graded_outputs(course: Path, student: str) -> str:
+    """Every output of a graded notebook, as text (what its feedback shows)."""
+    path = course / "autograded" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    return json.dumps([c.get("outputs", []) for c in nbformat.read(path, as_version=4).cells])
+
+
+def snapshot(*folders: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for folder in folders for p in sorted(folder.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+@pytest.fixture(scope="module")
+def hostile_batch(released_course, tmp_path_factory):
+    if bubblewrap_problem():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must grade in the sandbox: {bubblewrap_problem()}")
+        pytest.skip(f"no sandbox here: {bubblewrap_problem()}")
+    course = copy_course(released_course, tmp_path_factory.mktemp("hostile"))
+    release = course / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    source = course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    fields = {"course": course, "root": ROOT, "a": ASSIGNMENT}
+    submit(course, "control", ASSIGNMENT, fill_answers(release, source))
+    for name, (code, _, _) in NEW_CELL.items():
+        submit(course, name, ASSIGNMENT,
+               with_cells_after(fill_answers(release, source), AFTER, code, fields))
+    for name, (edit, _) in TEST_CELL_EDITS.items():
+        notebook = fill_answers(release, source, {"ex1-answer": WRONG_EX1})
+        if edit == "delete":
+            notebook.cells.remove(cell(notebook, AFTER))
+        else:
+            cell(notebook, AFTER).source = edit
+        submit(course, name, ASSIGNMENT, notebook)
+    changed_points = fill_answers(release, source)
+    cell(changed_points, AFTER).metadata["nbgrader"]["points"] = 100
+    submit(course, "wants-100-points", ASSIGNMENT, changed_points)
+    before = snapshot(ROOT / "helpers", ROOT / "solutions", course / "solutions")
+    result = autograde(course, ASSIGNMENT, "--workers=2", *LIMITS, check=False)
+    return course, result, before
+
+
+@needs_mirror
+def test_the_grader_finishes_and_the_control_keeps_full_marks(hostile_batch):
+    course, result, before = hostile_batch
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert scores(course, ASSIGNMENT, "control") == {"ex1-check": (2, 2), "ex2-check": (2, 2)}
+    assert snapshot(ROOT / "helpers", ROOT / "solutions", course / "solutions") == before
+    graded = re.findall(r"^\[[#.]+\] \d+/\d+ (\S+) ", result.stderr, re.MULTILINE)
+    assert sorted(graded) == sorted(["control", "wants-100-points", *NEW_CELL, *TEST_CELL_EDITS])
+
+
+@needs_mirror
+@pytest.mark.parametrize("name", NEW_CELL)
+def test_an_attack_in_a_new_cell_costs_only_what_it_cut_off(hostile_batch, name):
+    course, _, _ = hostile_batch
+    _, (ex1, ex2), message = NEW_CELL[name]
+    assert scores(course, ASSIGNMENT, name) == {"ex1-check": (ex1, 2), "ex2-check": (ex2, 2)}
+    text = graded_outputs(course, name)
+    assert message in text
+    assert "WROTE" not in text and "READ " not in text
+
+
+@needs_mirror
+@pytest.mark.parametrize("name", TEST_CELL_EDITS)
+def test_a_deleted_or_edited_test_cell_is_graded_as_released(hostile_batch, name):
+    course, _, _ = hostile_batch
+    _, (ex1, ex2) = TEST_CELL_EDITS[name]
+    assert scores(course, ASSIGNMENT, name) == {"ex1-check": (ex1, 2), "ex2-check": (ex2, 2)}
+
+
+@needs_mirror
+def test_changed_points_are_the_released_points(hostile_batch):
+    course, _, _ = hostile_batch
+    assert scores(course, ASSIGNMENT, "wants-100-points") == {"ex1-check": (2, 2),
+                                                              "ex2-check": (2, 2)}
+
+
+@needs_mirror
+def test_a_hostile_notebook_costs_at_most_its_notebook_limit(hostile_batch):
+    _, result, _ = hostile_batch
+    seconds = dict(re.findall(r"\] \d+/\d+ (\S+) .*\(([\d.]+) s\)", result.stderr))
+    # 60 s of cells, then the kernel's start and the judge: far less than 20 s per loop
+    assert float(seconds["loops-until-the-notebook-limit"]) < 60 + 30
+
+
+@needs_mirror
+def test_a_regrade_is_idempotent(hostile_batch):
+    course, _, _ = hostile_batch
+    students = ["control", "os-exit"]
+    first = {s: scores(course, ASSIGNMENT, s) for s in students}
+    again = autograde(course, ASSIGNMENT, "--workers=1", *LIMITS)
+    assert "nothing to grade" in again.stdout
+    forced = autograde(course, ASSIGNMENT, "--force", "--workers=1", *LIMITS,
+                       *[f"--student={s}" for s in students])
+    assert {s: scores(course, ASSIGNMENT, s) for s in students} == first
+
+
+def test_without_a_sandbox_autograde_refuses_and_says_why(released_course, tmp_path):
+    course = copy_course(released_course, tmp_path)
+    result = autograde(course, ASSIGNMENT, "--Sandbox.program=/nonexistent/bwrap", check=False)
+    assert result.returncode == 2
+    assert "cannot sandbox submissions here: /nonexistent/bwrap is not installed" in result.stderr
+    assert "--Sandbox.allow_unsandboxed=True" in result.stderr
