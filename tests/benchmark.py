@@ -7,9 +7,11 @@ variables named in ``MEASURED``. The table compares them with the course's quali
 printed, never asserted: timings depend on the machine.
 
 Then it grades: for each assignment, a scratch copy of the released course gets
-:data:`GRADED_SUBMISSIONS` copies of the solutions, and one ``nbgrader autograde`` run grades
-them all (kernels, the judge outside them, the gradebook); the table reports that run's wall
-time per submission, in the same profile.
+:data:`GRADED_SUBMISSIONS` copies of the solutions, and one ``make autograde`` run with one
+worker grades them all (sandboxed kernels, the judge outside them, the gradebook); the table
+reports that run's wall time per submission, in the same profile. A batch of
+:data:`SCALE_BATCH` submissions of the first assignment then measures what the sandbox costs,
+the speed-up of 2 workers over 1, and what one hostile notebook costs the batch.
 
 Usage: ``COURSE_PROFILE=quick python tests/benchmark.py [--grading-only] [ASSIGNMENT...]``
 (``COURSE_ASSETS`` for offline); assignments named limit the grading to them.
@@ -46,6 +48,8 @@ TIME_BARS = {"05-feature-extraction": 180, "06-fine-tuning-cats-vs-dogs": 600}
 ACCURACY_BAR = 0.95
 #: Solutions graded per assignment in one autograde run, and seconds-per-submission bars.
 GRADED_SUBMISSIONS = 2
+#: Submissions of the first assignment graded to measure the sandbox and the workers.
+SCALE_BATCH = 6
 GRADING_BARS = {"01-trainable-weights": 15}
 
 
@@ -67,29 +71,78 @@ def run_notebook(path: Path, names: list[str]) -> tuple[float, dict[str, float]]
     return seconds, json.loads(printed.split(MARKER, 1)[1])
 
 
-def grading_seconds(assignments: list[str]) -> dict[str, float]:
-    """Seconds per submission of one ``nbgrader autograde`` run over GRADED_SUBMISSIONS
-    copies of each assignment's solutions."""
+def grading_seconds(assignments: list[str]) -> tuple[dict[str, float], list[str]]:
+    """Seconds per submission of one autograde run (one worker, sandboxed) over
+    GRADED_SUBMISSIONS copies of each assignment's solutions; then the table of
+    :func:`grading_scale` (on the first assignment named)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from nbgrader_course import fill_answers, nbgrader, released_scratch_course, submit
+    from nbgrader_course import autograde, released_scratch_course
 
     seconds = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         course = released_scratch_course(Path(scratch) / "course")
         for assignment in assignments:
-            release = course / "notebooks" / assignment / f"{assignment}.ipynb"
-            source = course / "solutions" / assignment / f"{assignment}.ipynb"
-            for number in range(GRADED_SUBMISSIONS):
-                submit(course, f"student-{number}", assignment, fill_answers(release, source))
+            submit_solutions(course, assignment, GRADED_SUBMISSIONS)
             print(f"grading {assignment} ...", file=sys.stderr, flush=True)
             start = time.perf_counter()
-            nbgrader(course, "autograde", assignment)
+            autograde(course, assignment, "--workers=1")
             seconds[assignment] = (time.perf_counter() - start) / GRADED_SUBMISSIONS
-    return seconds
+        scale = grading_scale(course, assignments[0])
+    return seconds, scale
+
+
+def submit_solutions(course: Path, assignment: str, count: int, first: int = 0) -> None:
+    from nbgrader_course import fill_answers, submit
+
+    release = course / "notebooks" / assignment / f"{assignment}.ipynb"
+    source = course / "solutions" / assignment / f"{assignment}.ipynb"
+    for number in range(first, first + count):
+        submit(course, f"student-{number}", assignment, fill_answers(release, source))
+
+
+def grading_scale(course: Path, assignment: str) -> list[str]:
+    """A batch of SCALE_BATCH solutions of ``assignment``, graded (all with the limits of
+    tests/test_sandbox.py) without the sandbox, with it, with 2 workers, and with 2 workers
+    plus one hostile notebook that loops in cell after cell until its notebook limit."""
+    from nbformat.v4 import new_code_cell
+    from nbgrader_course import autograde, fill_answers, submit
+    from test_sandbox import LIMITS
+
+    submit_solutions(course, assignment, SCALE_BATCH - GRADED_SUBMISSIONS, GRADED_SUBMISSIONS)
+
+    def wall(*options: str) -> float:
+        print(f"grading {assignment} {' '.join(options)} ...", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        autograde(course, assignment, "--force", *LIMITS, *options)
+        return time.perf_counter() - start
+
+    bare = wall("--workers=1", "--Sandbox.enabled=False")
+    one = wall("--workers=1")
+    two = wall("--workers=2")
+    hostile = fill_answers(course / "notebooks" / assignment / f"{assignment}.ipynb",
+                           course / "solutions" / assignment / f"{assignment}.ipynb")
+    hostile.cells[2:2] = [new_code_cell("while True:\n    pass") for _ in range(6)]
+    submit(course, "hostile", assignment, hostile)
+    with_hostile = wall("--workers=2")
+    cap = next(int(o.split("=")[1]) for o in LIMITS if "submission_timeout" in o)
+    n = SCALE_BATCH
+    return [
+        f"| grading {assignment}, a batch of {n} | wall time | per submission | bar |",
+        "|---|---|---|---|",
+        f"| 1 worker, no sandbox | {bare:.1f} s | {bare / n:.1f} s | |",
+        f"| 1 worker, sandbox | {one:.1f} s | {one / n:.1f} s | sandbox adds "
+        f"{(one - bare) / n:+.2f} s per submission; <= 2 s: {verdict((one - bare) / n <= 2)} |",
+        f"| 2 workers, sandbox | {two:.1f} s | {two / n:.1f} s | speed-up {one / two:.2f}x; "
+        f">= 1.6x: {verdict(one / two >= 1.6)} |",
+        f"| 2 workers, sandbox, + 1 hostile notebook (6 endless cells) | {with_hostile:.1f} s | "
+        f"| costs the batch {with_hostile - two:+.1f} s; <= its {cap} s limit: "
+        f"{verdict(with_hostile - two <= cap)} |",
+    ]
 
 
 def grading_table(seconds: dict[str, float]) -> list[str]:
-    lines = ["| grading, one autograde run | seconds per submission | bar |", "|---|---|---|"]
+    lines = ["| grading, one autograde run, 1 worker | seconds per submission | bar |",
+             "|---|---|---|"]
     for name, value in seconds.items():
         bar = GRADING_BARS.get(name)
         lines.append(f"| {name} ({GRADED_SUBMISSIONS} submissions) | {value:.1f} s | "
@@ -168,7 +221,8 @@ def main() -> int:
             measured.update(values)
         lines += table(times, measured) + [""]
     named = [argument for argument in sys.argv[1:] if not argument.startswith("--")]
-    lines += grading_table(grading_seconds(named or [path.stem for path in paths]))
+    seconds, scale = grading_seconds(named or [path.stem for path in paths])
+    lines += grading_table(seconds) + [""] + scale
     print(f"Benchmark, {date.today().isoformat()}: profile {profile.name!r} "
           f"({profile.base}, {profile.image_size}x{profile.image_size}), Keras "
           f"{keras.__version__}; {machine()}\n")
