@@ -238,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     root = Path.cwd()
     config = course_config(root, overrides)
     try:
-        Sandbox(config=config).check_available()
+        if not Sandbox(config=config).check_available():
+            print("autograde: grading WITHOUT a sandbox, as asked: every submission's code "
+                  "runs as you, beside the gradebook", file=sys.stderr)
     except SandboxUnavailable as error:
         print(f"autograde: {error}", file=sys.stderr)
         return 2

@@ -4,8 +4,10 @@
 autograde``. It runs the submission's kernel in the sandbox of :mod:`helpers.sandbox`, and
 executes the notebook cell by cell under the limits of :class:`helpers.sandbox.Sandbox`:
 
-* each cell has its own time limit: long for cells the released notebook tags
-  ``training`` (when the submission left them as released), short for every other cell;
+* each cell has its own time limit: long for cells the released notebook tags ``slow``
+  (they train, or load or run a model over a dataset: an answer or test cell by its grade
+  id, any other cell only if the submission left its source as released), short for every
+  other cell;
   and the whole notebook has one (``submission_timeout``), so a hostile notebook costs a
   batch at most that;
 * a cell past its limit is interrupted; if it stops within ``interrupt_grace`` seconds,
@@ -41,8 +43,8 @@ from traitlets import Any, Instance, Unicode
 from helpers import EVIDENCE_ENV
 from helpers.sandbox import MEMORY_SLACK_MB, MemoryWatch, Sandbox
 
-#: Cells the released notebook tags with this get ``Sandbox.training_cell_timeout``.
-TRAINING_TAG = "training"
+#: Cells the released notebook tags with this get ``Sandbox.slow_cell_timeout``.
+SLOW_TAG = "slow"
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -80,7 +82,7 @@ class SandboxedExecute(Execute):
 
     released_dir = Unicode("", help=(
         "Folder of the released notebooks (``<assignment>/<notebook>.ipynb``), read for the "
-        "cells tagged `training`; by default the course's release directory.")).tag(config=True)
+        "cells tagged `slow`; by default the course's release directory.")).tag(config=True)
 
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
@@ -88,8 +90,8 @@ class SandboxedExecute(Execute):
         self.interrupt_on_timeout = False  # this class interrupts, and decides what follows
 
     # -- the plan: which cell may run how long ----------------------------------------------
-    def training_cells(self, resources: dict) -> tuple[set[str], set[str]]:
-        """Grade ids and sources of the released notebook's cells tagged ``training``."""
+    def slow_cells(self, resources: dict) -> tuple[set[str], set[str]]:
+        """Grade ids and sources of the released notebook's cells tagged ``slow``."""
         info = resources.get("nbgrader", {})
         if self.released_dir:
             root = Path(self.released_dir) / info.get("assignment", "")
@@ -101,23 +103,23 @@ class SandboxedExecute(Execute):
         ids, sources = set(), set()
         if released.is_file():
             for cell in nbformat.read(released, as_version=4).cells:
-                if TRAINING_TAG in cell.metadata.get("tags", []):
+                if SLOW_TAG in cell.metadata.get("tags", []):
                     grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
                     (ids.add(grade_id) if grade_id else sources.add(cell.source))
         return ids, sources
 
-    def cell_limit(self, cell: NotebookNode, training: tuple[set[str], set[str]]) -> int:
-        """Seconds ``cell`` may run: long only for a training cell left as released."""
-        ids, sources = training
+    def cell_limit(self, cell: NotebookNode, slow: tuple[set[str], set[str]]) -> int:
+        """Seconds ``cell`` may run: long only for a cell the release tags slow."""
+        ids, sources = slow
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         long = grade_id in ids if grade_id else cell.source in sources
-        return self.sandbox.training_cell_timeout if long else self.sandbox.cell_timeout
+        return self.sandbox.slow_cell_timeout if long else self.sandbox.cell_timeout
 
     # -- execution --------------------------------------------------------------------------
     def preprocess(self, nb: NotebookNode, resources: dict, km=None):
         self.sandbox = Sandbox(parent=self)
         sandboxed = self.sandbox.check_available()
-        training = self.training_cells(resources)
+        slow = self.slow_cells(resources)
         workdir = Path(resources.get("metadata", {}).get("path") or ".").resolve()
         runtime = Path(tempfile.mkdtemp(prefix="kernel-"))
         try:
@@ -125,7 +127,7 @@ class SandboxedExecute(Execute):
             with self.setup_kernel():
                 info = self.wait_for_reply(self.kc.kernel_info())
                 self.nb.metadata["language_info"] = info["content"]["language_info"]
-                self._execute_all(training)
+                self._execute_all(slow)
         finally:
             watch = getattr(self.km, "watch", None)
             if watch is not None:
@@ -151,7 +153,7 @@ class SandboxedExecute(Execute):
         self.km.kernel_spec.interrupt_mode = "message"
         self._output_budget = self.sandbox.output_limit_kb * 1024
 
-    def _execute_all(self, training) -> None:
+    def _execute_all(self, slow: tuple[set[str], set[str]]) -> None:
         deadline = time.monotonic() + self.sandbox.submission_timeout
         stopped: str | None = None
         for index, cell in enumerate(self.nb.cells):
@@ -161,24 +163,26 @@ class SandboxedExecute(Execute):
                 cell.outputs = [not_run_error(f"not run: {stopped}")]
                 continue
             left = deadline - time.monotonic()
-            limit = self.cell_limit(cell, training)
+            limit = self.cell_limit(cell, slow)
             whole = left < limit
             self.timeout = max(1, math.ceil(min(limit, left)))
             self._cut = False
+            number = index + 1  # as a reader counts the notebook's cells, markdown included
             try:
                 self.execute_cell(cell, index, store_history=True)
             except CellTimeoutError:
                 what = (f"the notebook ran past its {self.sandbox.submission_timeout} s limit, "
-                        f"in cell {index}" if whole
-                        else f"cell {index} ran past its {limit} s limit")
+                        f"in cell {number}" if whole
+                        else f"cell {number} ran past its {limit} s limit")
                 if whole or not self._interrupted():
                     stopped = f"{what}; its kernel was stopped"
                     self._kill()
                 cell.outputs.append(not_run_error(stopped or what))
             except DeadKernelError:
-                stopped = self._death(index)
+                stopped = self._death(number)
                 cell.outputs.append(not_run_error(stopped))
-            if any(output.get("ename") == "MemoryError" for output in cell.outputs):
+            if self.km.sandbox is not None and any(
+                    output.get("ename") == "MemoryError" for output in cell.outputs):
                 cell.outputs.append(new_output("stream", name="stdout", text=(
                     f"\n[the kernel reached its memory cap: {self.sandbox.memory_mb} MiB]\n")))
             if self._cut:
@@ -207,16 +211,16 @@ class SandboxedExecute(Execute):
     def _kill(self) -> None:
         run_sync(self.km.shutdown_kernel)(now=True)
 
-    def _death(self, index: int) -> str:
-        """What stopped the kernel while it ran cell ``index``."""
+    def _death(self, number: int) -> str:
+        """What stopped the kernel while it ran cell ``number`` (counted from 1)."""
         watch = getattr(self.km, "watch", None)
         if watch is not None and watch.exceeded:
             return (f"the kernel's processes held more than {watch.limit_mb} MiB of memory "
-                    f"in cell {index}, and were stopped")
+                    f"in cell {number}, and were stopped")
         status = self.km.exit_status()
         how = (f"killed by signal {-status}" if status is not None and status < 0
                else f"exit status {status}" if status is not None else "no exit status")
-        return f"the kernel died in cell {index} ({how})"
+        return f"the kernel died in cell {number} ({how})"
 
     def output(self, outs, msg, display_id, cell_index):
         """Keep outputs while the notebook's budget lasts; errors are always kept."""

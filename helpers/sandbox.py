@@ -70,12 +70,12 @@ class Sandbox(LoggingConfigurable):
         "--data: past it, MemoryError), and, plus 1024 MiB, what its processes may hold "
         "together (checked every 0.2 s: past it, the kernel is stopped).")).tag(config=True)
     cell_timeout = Integer(120, help=(
-        "Seconds a cell may run, for cells not tagged `training`, and for any cell whose "
+        "Seconds a cell may run, for cells not tagged `slow`, and for any cell whose "
         "source differs from the released notebook's.")).tag(config=True)
-    training_cell_timeout = Integer(900, help=(
-        "Seconds a cell may run when the released notebook tags it `training` (cells that "
-        "fit a model or run one over a dataset) and the submission left its source as "
-        "released; test cells are matched by their grade id.")).tag(config=True)
+    slow_cell_timeout = Integer(900, help=(
+        "Seconds a cell may run when the released notebook tags it `slow` (it trains, or "
+        "loads or runs a model over a dataset): answer and test cells matched by grade id, "
+        "other cells only if the submission left their source as released.")).tag(config=True)
     submission_timeout = Integer(1800, help=(
         "Seconds one notebook may run in all: what one hostile notebook can cost a batch."
     )).tag(config=True)
@@ -88,10 +88,14 @@ class Sandbox(LoggingConfigurable):
     read_only_paths = List(Unicode(), help=(
         "More folders the kernel may read (COURSE_ASSETS, Python and helpers/ always)."
     )).tag(config=True)
+    devices = List(Unicode(), help=(
+        "Devices the kernel may use, e.g. ['/dev/nvidia0', '/dev/nvidiactl', "
+        "'/dev/nvidia-uvm'] to grade on a GPU (none by default).")).tag(config=True)
     program = Unicode("bwrap", help="The bubblewrap program.").tag(config=True)
 
     def check_available(self) -> bool:
-        """True to sandbox, False to grade unsandboxed as explicitly allowed.
+        """True to sandbox, False to grade unsandboxed as explicitly asked (``enabled`` off,
+        or ``allow_unsandboxed`` where bubblewrap cannot start).
 
         Raises:
             SandboxUnavailable: bubblewrap cannot start here, and unsandboxed grading was
@@ -103,8 +107,6 @@ class Sandbox(LoggingConfigurable):
         if problem is None:
             return True
         if self.allow_unsandboxed:
-            self.log.warning("grading WITHOUT a sandbox (c.Sandbox.allow_unsandboxed): %s",
-                             problem)
             return False
         raise SandboxUnavailable(
             f"cannot sandbox submissions here: {problem}. Install bubblewrap (Debian/Ubuntu: "
@@ -135,6 +137,8 @@ class Sandbox(LoggingConfigurable):
                 argv += ["--ro-bind", str(path.resolve()), str(path.resolve())]
         for path in [workdir, *writable]:
             argv += ["--bind", str(path), str(path)]
+        for device in self.devices:
+            argv += ["--dev-bind", device, device]
         # ipykernel exits when its parent process changes; in its own PID namespace the
         # parent it would watch is not there. PID 1 tells it not to watch (bwrap's
         # --die-with-parent does that job).

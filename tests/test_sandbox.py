@@ -38,18 +38,18 @@ ESCAPE_PATHS = "{course}/solutions/{a}/{a}.ipynb {course}/.nbgrader/gradebook.db
 #: points, what the graded notebook must say). ``{course}``, ``{root}`` and ``{a}`` are
 #: filled in.
 NEW_CELL = {
-    "infinite-loop": ("while True:\n    pass", (2, 2), "cell 14 ran past its 20 s limit"),
+    "infinite-loop": ("while True:\n    pass", (2, 2), "cell 15 ran past its 20 s limit"),
     "ignores-interrupt": (
         "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
         "while True:\n    time.sleep(0.01)",
-        (2, 0), "cell 14 ran past its 20 s limit; its kernel was stopped"),
+        (2, 0), "cell 15 ran past its 20 s limit; its kernel was stopped"),
     "loops-until-the-notebook-limit": (
         ["while True:\n    pass"] * 4, (2, 0),
-        "the notebook ran past its 60 s limit, in cell 16; its kernel was stopped"),
+        "the notebook ran past its 60 s limit, in cell 17; its kernel was stopped"),
     "sys-exit": ("import sys\nsys.exit(3)", (2, 2), "SystemExit"),
-    "os-exit": ("import os\nos._exit(0)", (2, 0), "the kernel died in cell 14 (exit status 0)"),
+    "os-exit": ("import os\nos._exit(0)", (2, 0), "the kernel died in cell 15 (exit status 0)"),
     "kills-its-kernel": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
-                         (2, 0), "the kernel died in cell 14"),
+                         (2, 0), "the kernel died in cell 15"),
     "signals-its-parents": (
         "import os, signal\n"
         "for pid in sorted(set([os.getppid(), 1, os.getpgid(0)]) - set([os.getpid()])):\n"
@@ -202,9 +202,41 @@ def test_a_regrade_is_idempotent(hostile_batch):
     assert {s: scores(course, ASSIGNMENT, s) for s in students} == first
 
 
-def test_without_a_sandbox_autograde_refuses_and_says_why(released_course, tmp_path):
+@needs_mirror
+def test_without_a_sandbox_autograde_refuses_unless_asked(released_course, tmp_path):
     course = copy_course(released_course, tmp_path)
-    result = autograde(course, ASSIGNMENT, "--Sandbox.program=/nonexistent/bwrap", check=False)
-    assert result.returncode == 2
-    assert "cannot sandbox submissions here: /nonexistent/bwrap is not installed" in result.stderr
-    assert "--Sandbox.allow_unsandboxed=True" in result.stderr
+    release = course / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    submit(course, "trusted", ASSIGNMENT, nbformat.read(release, as_version=4))
+    missing = "--Sandbox.program=/nonexistent/bwrap"
+    refused = autograde(course, ASSIGNMENT, missing, check=False)
+    assert refused.returncode == 2
+    assert "cannot sandbox submissions here: /nonexistent/bwrap is not installed" in refused.stderr
+    assert "--Sandbox.allow_unsandboxed=True" in refused.stderr
+    assert not (course / "autograded").exists()
+    asked = autograde(course, ASSIGNMENT, missing, "--Sandbox.allow_unsandboxed=True")
+    assert "grading WITHOUT a sandbox" in asked.stderr
+    assert scores(course, ASSIGNMENT, "trusted") == {"ex1-check": (0, 2), "ex2-check": (0, 2)}
+
+
+def test_only_cells_the_release_tags_slow_get_the_long_limit():
+    from helpers.execute import SandboxedExecute
+    from helpers.sandbox import Sandbox
+
+    name = "06-fine-tuning-cats-vs-dogs"
+    execute = SandboxedExecute(released_dir=str(ROOT / "notebooks"))
+    execute.sandbox = Sandbox(cell_timeout=1, slow_cell_timeout=9)
+    slow = execute.slow_cells({"nbgrader": {"assignment": name, "notebook": name}})
+    released = nbformat.read(ROOT / "notebooks" / name / f"{name}.ipynb", as_version=4)
+    tagged = [c for c in released.cells if "slow" in c.metadata.get("tags", [])]
+    answer = next(c for c in tagged if c.metadata.get("nbgrader", {}).get("solution"))
+    plain = next(c for c in tagged if "nbgrader" not in c.metadata)
+    untagged = next(c for c in released.cells
+                    if c.cell_type == "code" and "slow" not in c.metadata.get("tags", []))
+    assert execute.cell_limit(plain, slow) == 9
+    assert execute.cell_limit(answer, slow) == 9
+    answer.source = "while True:\n    pass"  # an answer cell is the student's: its id counts
+    assert execute.cell_limit(answer, slow) == 9
+    plain.source += "\nwhile True:\n    pass"  # any other cell, once edited, is short
+    assert execute.cell_limit(plain, slow) == 1
+    assert execute.cell_limit(untagged, slow) == 1
+    assert execute.cell_limit(new_code_cell("import time"), slow) == 1
