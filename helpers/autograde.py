@@ -171,7 +171,8 @@ def submissions(course, assignments: list[str], force: bool) -> list[tuple[str, 
     """(assignment, student) pairs to grade: collected, and not yet autograded unless force."""
     found = []
     for assignment in assignments:
-        for folder in sorted(Path(course.root, course.submitted_directory).glob(f"*/{assignment}")):
+        submitted = Path(course.root, course.submitted_directory)
+        for folder in sorted(submitted.glob(f"*/{assignment}")):
             student = folder.parent.name
             done = Path(course.format_path(course.autograded_directory, student, assignment))
             if folder.is_dir() and (force or not done.exists()):
@@ -204,7 +205,8 @@ def record(api, staging: Path, result: Result) -> str:
         (folder / result.student).mkdir(parents=True, exist_ok=True)
         (folder / result.student / f"{name}.ipynb").write_text(text)
     api.config.UseGradedNotebook.staging = str(folder)
-    api.config.UseGradedNotebook.failure = result.error.strip().splitlines()[-1] if result.error else ""
+    last_line = result.error.strip().splitlines()[-1] if result.error.strip() else ""
+    api.config.UseGradedNotebook.failure = last_line
     outcome = api.autograde(result.assignment, result.student, force=True, create=True)
     if not outcome["success"]:
         return f"recording failed: {(outcome.get('error') or outcome.get('log'))[-2000:]}"
@@ -284,8 +286,8 @@ def run(api, jobs: list[Job], options) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="autograde-") as staging, client:
         progress = Progress(len(jobs))
-        futures = [client.submit(grade_submission, job, key=f"grade-{job.assignment}-{job.student}",
-                                 pure=False) for job in jobs]
+        futures = [client.submit(grade_submission, job, pure=False,
+                                 key=f"grade-{job.assignment}-{job.student}") for job in jobs]
         for future in as_completed(futures):
             try:
                 result = future.result()
@@ -295,9 +297,9 @@ def run(api, jobs: list[Job], options) -> int:
             problem = record(api, Path(staging), result)
             failures += bool(problem)
             score = total_score(api, result.assignment, result.student)
+            note = f" NOT GRADED: {problem.strip().splitlines()[-1]}" if problem.strip() else ""
             progress.update(f"{result.student} {result.assignment}: {score} "
-                            f"({result.seconds:.1f} s)" + (f" NOT GRADED: {problem.splitlines()[-1]}"
-                                                          if problem else ""))
+                            f"({result.seconds:.1f} s){note}")
     if cluster is not None:
         cluster.close()
     print(f"autograde: {len(jobs)} submissions in {time.monotonic() - started:.1f} s"

@@ -39,10 +39,31 @@ import numpy as np
 from helpers import EVIDENCE_ENV, EVIDENCE_SEED_ENV, fresh
 
 
+_OUTSIDE_GRADING: tempfile.TemporaryDirectory | None = None
+
+
 def folder() -> Path:
-    """Where records go: ``$COURSE_EVIDENCE`` while grading, else a fresh temporary folder."""
+    """Where records go: ``$COURSE_EVIDENCE`` while grading, else one temporary folder for
+    this kernel (removed when it exits)."""
+    global _OUTSIDE_GRADING
     configured = os.environ.get(EVIDENCE_ENV)
-    return Path(configured) if configured else Path(tempfile.mkdtemp(prefix="evidence-"))
+    if configured:
+        return Path(configured)
+    if _OUTSIDE_GRADING is None:
+        _OUTSIDE_GRADING = tempfile.TemporaryDirectory(prefix="evidence-")
+    return Path(_OUTSIDE_GRADING.name)
+
+
+def learning_rate(model) -> float | None:
+    """The learning rate of ``model``'s optimizer, or None without one."""
+    rate = getattr(getattr(model, "optimizer", None), "learning_rate", None)
+    return None if rate is None else float(np.asarray(rate))
+
+
+def weight_arrays(index: int, model) -> dict[str, np.ndarray]:
+    """``model``'s weights, named as case ``index``'s arrays in a record."""
+    return {f"case{index}_weight{position}": weight
+            for position, weight in enumerate(model.get_weights())}
 
 
 def seed() -> int:
@@ -122,12 +143,9 @@ def _trained_weights(name: str, cases: list[fresh.TrainingCase], run: Callable) 
         except Exception as error:
             cases_out.append({"error": error_text(error)})
             continue
-        optimizer = getattr(model, "optimizer", None)
-        rate = getattr(optimizer, "learning_rate", None)
         cases_out.append({"flags": {layer.name: bool(layer.trainable) for layer in model.layers},
-                          "learning_rate": None if rate is None else float(np.asarray(rate))})
-        for position, weight in enumerate(model.get_weights()):
-            arrays[f"case{index}_weight{position}"] = weight
+                          "learning_rate": learning_rate(model)})
+        arrays.update(weight_arrays(index, model))
     record(name, cases_out, arrays)
 
 
@@ -207,9 +225,7 @@ def unfrozen_bn_inference(prepare_fine_tuning: Callable) -> None:
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
     outcome = attempt(prepare_fine_tuning, model, base)
     if "error" not in outcome:
-        rate = getattr(getattr(model, "optimizer", None), "learning_rate", None)
-        outcome.update(flags=fresh.layer_flags(base),
-                       learning_rate=None if rate is None else float(np.asarray(rate)))
+        outcome.update(flags=fresh.layer_flags(base), learning_rate=learning_rate(model))
     record("unfrozen_bn_inference", [outcome])
 
 
@@ -283,11 +299,8 @@ def classifier_on_frozen_base(build_classifier: Callable) -> None:
 
 
 def _weights_entry(model, base) -> tuple[dict, dict]:
-    rate = getattr(getattr(model, "optimizer", None), "learning_rate", None)
-    entry = {"flags": fresh.layer_flags(base),
-             "learning_rate": None if rate is None else float(np.asarray(rate))}
-    return entry, {f"case0_weight{position}": weight
-                   for position, weight in enumerate(model.get_weights())}
+    entry = {"flags": fresh.layer_flags(base), "learning_rate": learning_rate(model)}
+    return entry, weight_arrays(0, model)
 
 
 def unfrozen_for_fine_tuning(prepare_fine_tuning: Callable) -> None:

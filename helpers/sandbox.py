@@ -150,7 +150,8 @@ class Sandbox(LoggingConfigurable):
         """The kernel's environment: the course's and Python's settings, a private home."""
         kept = {key: value for key, value in inherited.items()
                 if key in PASSED_ENV or key.startswith(PASSED_ENV_PREFIXES)}
-        kept.update(HOME=PRIVATE_TMP, TMPDIR=PRIVATE_TMP, MPLCONFIGDIR=f"{PRIVATE_TMP}/matplotlib")
+        kept.update(HOME=PRIVATE_TMP, TMPDIR=PRIVATE_TMP,
+                    MPLCONFIGDIR=f"{PRIVATE_TMP}/matplotlib")
         kept[CACHE_ENV] = f"{PRIVATE_TMP}/course-cache"
         return kept
 
