@@ -2,10 +2,11 @@
 2-worker Dask LocalCluster, each kernel in the sandbox, a known-correct control in the batch.
 
 Every submission answers both exercises of notebook 01 correctly (2 + 2 points) unless its
-case says otherwise, and adds an attack: a new cell after exercise 1's test, or an edit of a
+case says otherwise, and adds attacks: new cells after exercise 1's test, or an edit of a
 test cell. Each gets exactly the honest grade: the points of the exercises it completed,
 and a message in its graded notebook that names what happened. The control keeps 4/4, the
-course's files are unchanged, and the grader finishes.
+course's files are unchanged, and the grader finishes. Attacks the kernel survives share one
+submission, to keep the batch short.
 """
 
 from __future__ import annotations
@@ -34,22 +35,13 @@ ESCAPE_PATHS = "{course}/solutions/{a}/{a}.ipynb {course}/.nbgrader/gradebook.db
                "{course}/.nbgrader/grading-secret {root}/solutions/{a}/{a}.ipynb " \
                "{course}/submitted/control/{a}/{a}.ipynb"
 
-#: name -> (code of a new cell after exercise 1's test, or a list of new cells, (ex1, ex2)
-#: points, what the graded notebook must say). ``{course}``, ``{root}`` and ``{a}`` are
-#: filled in.
-NEW_CELL = {
-    "infinite-loop": ("while True:\n    pass", (2, 2), "cell 15 ran past its 20 s limit"),
-    "ignores-interrupt": (
-        "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-        "while True:\n    time.sleep(0.01)",
-        (2, 0), "cell 15 ran past its 20 s limit; its kernel was stopped"),
-    "loops-until-the-notebook-limit": (
-        ["while True:\n    pass"] * 4, (2, 0),
-        "the notebook ran past its 60 s limit, in cell 17; its kernel was stopped"),
-    "sys-exit": ("import sys\nsys.exit(3)", (2, 2), "SystemExit"),
-    "os-exit": ("import os\nos._exit(0)", (2, 0), "the kernel died in cell 15 (exit status 0)"),
-    "kills-its-kernel": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
-                         (2, 0), "the kernel died in cell 15"),
+#: Attacks after which the kernel goes on: one submission has them all, a new cell each,
+#: after exercise 1's test, in this order (the output cap last), and keeps 4/4.
+#: name -> (code, what its graded notebook must say). ``{course}``, ``{root}`` and ``{a}``
+#: are filled in.
+SURVIVED = {
+    "infinite-loop": ("while True:\n    pass", "cell 15 ran past its 20 s limit"),
+    "sys-exit": ("import sys\nsys.exit(3)", "SystemExit"),
     "signals-its-parents": (
         "import os, signal\n"
         "for pid in sorted(set([os.getppid(), 1, os.getpgid(0)]) - set([os.getpid()])):\n"
@@ -57,14 +49,8 @@ NEW_CELL = {
         "        try:\n            os.kill(pid, sig)\n"
         "        except OSError as error:\n            print(pid, sig, error)\n"
         "print('grader still there')",
-        (2, 2), "grader still there"),
-    "prints-50-mb": ("for _ in range(50):\n    print('x' * 2**20)", (2, 2), "[output cut"),
-    "allocates-3-gib": ("import numpy as np\nhuge = np.ones(3 * 2**27)", (2, 2),
-                        "memory cap: 2048 MiB"),
-    "forks-to-hold-memory": (
-        "import os, time\nfor _ in range(8):\n    if os.fork() == 0:\n"
-        "        block = bytearray(2**29)\n        time.sleep(600)\ntime.sleep(600)",
-        (2, 0), "held more than 3072 MiB"),
+        "grader still there"),
+    "allocates-3-gib": ("import numpy as np\nhuge = np.ones(3 * 2**27)", "memory cap: 2048 MiB"),
     "writes-everywhere": (
         "import os\n"
         "for path in '{root}/helpers/grading.py {course}/.nbgrader/gradebook.db "
@@ -73,23 +59,46 @@ NEW_CELL = {
         "    try:\n        with open(path, 'a') as file:\n            file.write('# x')\n"
         "        print('WROTE', path)\n"
         "    except OSError as error:\n        print('refused', path, type(error).__name__)",
-        (2, 2), "refused"),
+        "refused {root}/helpers/grading.py OSError"),
     "reads-instructor-files": (
         "import os, socket\n"
         f"for path in '{ESCAPE_PATHS}'.split():\n"
         "    try:\n        open(path, 'rb').read(10)\n        print('READ', path)\n"
         "    except OSError as error:\n        print('hidden', path, type(error).__name__)\n"
         "print('network:', sorted(name for _, name in socket.if_nameindex()))",
-        (2, 2), "network: ['lo']"),
+        "network: ['lo']"),
+    "prints-50-mb": ("for _ in range(50):\n    print('x' * 2**20)", "[output cut"),
+}
+SURVIVOR = "survives-every-attack"
+
+#: Attacks that stop the kernel: a submission each, with new cells after exercise 1's test;
+#: exercise 1 keeps its 2 points, exercise 2 is never run. name -> (code, or a list of
+#: cells; what its graded notebook must say).
+STOPPED = {
+    "ignores-interrupt": (
+        "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "while True:\n    time.sleep(0.01)",
+        "cell 15 ran past its 20 s limit; its kernel was stopped"),
+    "loops-until-the-notebook-limit": (
+        ["while True:\n    pass"] * 4,
+        "the notebook ran past its 60 s limit, in cell 17; its kernel was stopped"),
+    "os-exit": ("import os\nos._exit(0)", "the kernel died in cell 15 (exit status 0)"),
+    "kills-its-kernel": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+                         "the kernel died in cell 15"),
+    "forks-to-hold-memory": (
+        "import os, time\nfor _ in range(8):\n    if os.fork() == 0:\n"
+        "        block = bytearray(2**29)\n        time.sleep(600)\ntime.sleep(600)",
+        "held more than 3072 MiB"),
 }
 
-#: name -> (edit of exercise 1's test cell, (ex1, ex2) points); exercise 1 is answered
-#: wrongly, so a test cell that still ran scores 0
+#: name -> (the new source of exercise 1's test cell, or None to delete it; the points
+#: written into exercise 2's test cell, or None). Exercise 1 is answered wrongly, so a test
+#: cell that still ran scores 0: every one gets (0, 2) + (2, 2).
 WRONG_EX1 = "    return 0, 0, 0"
 TEST_CELL_EDITS = {
-    "deletes-a-test-cell": ("delete", (0, 2)),
-    "empties-a-test-cell": ("", (0, 2)),
-    "edits-a-test-cell": ("print('✓ all good')", (0, 2)),
+    "deletes-a-test-cell": (None, None),
+    "empties-a-test-cell": ("", None),
+    "edits-a-test-cell-and-its-points": ("print('✓ all good')", 100),
 }
 
 
@@ -128,19 +137,20 @@ def hostile_batch(released_course, tmp_path_factory):
     source = course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     fields = {"course": course, "root": ROOT, "a": ASSIGNMENT}
     submit(course, "control", ASSIGNMENT, fill_answers(release, source))
-    for name, (code, _, _) in NEW_CELL.items():
+    submit(course, SURVIVOR, ASSIGNMENT, with_cells_after(
+        fill_answers(release, source), AFTER, [code for code, _ in SURVIVED.values()], fields))
+    for name, (code, _) in STOPPED.items():
         submit(course, name, ASSIGNMENT,
                with_cells_after(fill_answers(release, source), AFTER, code, fields))
-    for name, (edit, _) in TEST_CELL_EDITS.items():
+    for name, (edit, points) in TEST_CELL_EDITS.items():
         notebook = fill_answers(release, source, {"ex1-answer": WRONG_EX1})
-        if edit == "delete":
+        if edit is None:
             notebook.cells.remove(cell(notebook, AFTER))
         else:
             cell(notebook, AFTER).source = edit
+        if points is not None:
+            cell(notebook, "ex2-check").metadata["nbgrader"]["points"] = points
         submit(course, name, ASSIGNMENT, notebook)
-    changed_points = fill_answers(release, source)
-    cell(changed_points, AFTER).metadata["nbgrader"]["points"] = 100
-    submit(course, "wants-100-points", ASSIGNMENT, changed_points)
     before = snapshot(ROOT / "helpers", ROOT / "solutions", course / "solutions")
     result = autograde(course, ASSIGNMENT, "--workers=2", *LIMITS, check=False)
     return course, result, before
@@ -153,33 +163,32 @@ def test_the_grader_finishes_and_the_control_keeps_full_marks(hostile_batch):
     assert scores(course, ASSIGNMENT, "control") == {"ex1-check": (2, 2), "ex2-check": (2, 2)}
     assert snapshot(ROOT / "helpers", ROOT / "solutions", course / "solutions") == before
     graded = re.findall(r"^\[[#.]+\] \d+/\d+ (\S+) ", result.stderr, re.MULTILINE)
-    assert sorted(graded) == sorted(["control", "wants-100-points", *NEW_CELL, *TEST_CELL_EDITS])
+    assert sorted(graded) == sorted(["control", SURVIVOR, *STOPPED, *TEST_CELL_EDITS])
 
 
 @needs_mirror
-@pytest.mark.parametrize("name", NEW_CELL)
-def test_an_attack_in_a_new_cell_costs_only_what_it_cut_off(hostile_batch, name):
+@pytest.mark.parametrize("name", SURVIVED)
+def test_an_attack_the_kernel_survives_costs_no_points(hostile_batch, name):
     course, _, _ = hostile_batch
-    _, (ex1, ex2), message = NEW_CELL[name]
-    assert scores(course, ASSIGNMENT, name) == {"ex1-check": (ex1, 2), "ex2-check": (ex2, 2)}
-    text = graded_outputs(course, name)
-    assert message in text
+    assert scores(course, ASSIGNMENT, SURVIVOR) == {"ex1-check": (2, 2), "ex2-check": (2, 2)}
+    text = graded_outputs(course, SURVIVOR)
+    assert SURVIVED[name][1].format(root=ROOT) in text
     assert "WROTE" not in text and "READ " not in text
+
+
+@needs_mirror
+@pytest.mark.parametrize("name", STOPPED)
+def test_an_attack_that_stops_the_kernel_costs_only_what_it_cut_off(hostile_batch, name):
+    course, _, _ = hostile_batch
+    assert scores(course, ASSIGNMENT, name) == {"ex1-check": (2, 2), "ex2-check": (0, 2)}
+    assert STOPPED[name][1] in graded_outputs(course, name)
 
 
 @needs_mirror
 @pytest.mark.parametrize("name", TEST_CELL_EDITS)
 def test_a_deleted_or_edited_test_cell_is_graded_as_released(hostile_batch, name):
     course, _, _ = hostile_batch
-    _, (ex1, ex2) = TEST_CELL_EDITS[name]
-    assert scores(course, ASSIGNMENT, name) == {"ex1-check": (ex1, 2), "ex2-check": (ex2, 2)}
-
-
-@needs_mirror
-def test_changed_points_are_the_released_points(hostile_batch):
-    course, _, _ = hostile_batch
-    assert scores(course, ASSIGNMENT, "wants-100-points") == {"ex1-check": (2, 2),
-                                                              "ex2-check": (2, 2)}
+    assert scores(course, ASSIGNMENT, name) == {"ex1-check": (0, 2), "ex2-check": (2, 2)}
 
 
 @needs_mirror
