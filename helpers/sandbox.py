@@ -9,7 +9,8 @@ gradebook and every other submission on disk. Here the kernel is started through
 * its own submission folder, and the folder its records go to: writable;
 * a private, empty ``/tmp`` that is also its home and its course cache;
 * no network (only its own loopback), no other process (its own PID namespace): it cannot
-  see or signal the grader, and it dies with it.
+  see or signal the grader, and it dies with it;
+* no capabilities, so it cannot remount what it sees read-only, nor make a user namespace.
 
 It does not see the instructor's sources, the gradebook, the course secret or any other
 submission. It talks to the grader through Unix sockets in a private folder (ZeroMQ's
@@ -123,7 +124,10 @@ class Sandbox(LoggingConfigurable):
 
     def command(self, kernel_cmd: list[str], workdir: Path, writable: list[Path]) -> list[str]:
         """``kernel_cmd`` wrapped in bubblewrap and prlimit, working in ``workdir``."""
-        argv = [self.program, "--unshare-all", "--die-with-parent", "--new-session",
+        # --cap-drop ALL: in its own user namespace the kernel would otherwise hold every
+        # capability there, enough to remount a read-only folder writable.
+        argv = [self.program, "--unshare-all", "--cap-drop", "ALL", "--die-with-parent",
+                "--new-session",
                 "--proc", "/proc", "--dev", "/dev", "--tmpfs", PRIVATE_TMP]
         for system in ["/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32"]:
             path = Path(system)

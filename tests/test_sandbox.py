@@ -52,7 +52,10 @@ SURVIVED = {
         "grader still there"),
     "allocates-3-gib": ("import numpy as np\nhuge = np.ones(3 * 2**27)", "memory cap: 2048 MiB"),
     "writes-everywhere": (
-        "import os\n"
+        "import os, subprocess\n"
+        "for command in (['mount', '-o', 'remount,rw,bind', '{root}/helpers'],\n"
+        "                ['unshare', '-Urm', 'true']):\n"
+        "    print(command[0], subprocess.run(command, capture_output=True).returncode)\n"
         "for path in '{root}/helpers/grading.py {course}/.nbgrader/gradebook.db "
         "{course}/submitted/control/{a}/{a}.ipynb {course}/autograded/control/{a}/{a}.ipynb "
         "{course}/nbgrader_config.py {root}/helpers/injected.py'.split():\n"
