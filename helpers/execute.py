@@ -22,7 +22,6 @@ executes the notebook cell by cell under the limits of :class:`helpers.sandbox.S
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import tempfile
 import time
@@ -40,7 +39,6 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from traitlets import Any, Instance, Unicode
 
-from helpers import EVIDENCE_ENV
 from helpers.sandbox import MEMORY_SLACK_MB, MemoryWatch, Sandbox
 
 #: Cells the released notebook tags with this get ``Sandbox.slow_cell_timeout``.
@@ -142,7 +140,7 @@ class SandboxedExecute(Execute):
         self._check_assign_resources(resources)
         self.km = self.create_kernel_manager()
         if runtime is not None:
-            evidence = os.environ.get(EVIDENCE_ENV)
+            evidence = resources.get("evidence", {}).get("folder")  # CollectEvidence's
             self.km.sandbox = self.sandbox
             self.km.workdir = str(workdir)
             self.km.writable = [str(runtime)] + ([evidence] if evidence else [])
