@@ -179,7 +179,7 @@ def raw_examples(profile: Profile, count: int = 8) -> list[tuple[np.ndarray, int
     else:
         folder = assets.dataset_dir(profile.dataset) / "train"
         for label, name in enumerate(CLASS_NAMES):
-            files = [p for p in sorted((folder / name).iterdir()) if not _problem_with(p)]
+            files = [p for p in sorted((folder / name).iterdir()) if not problem_with_image(p)]
             picked[label] = [(np.asarray(Image.open(path).convert("RGB")), label)
                              for path in files[:wanted[label]]]
     return picked[0] + picked[1]
@@ -199,7 +199,7 @@ def example_image_file(profile: Profile) -> Path:
             path.write_bytes(tf.io.encode_jpeg(image).numpy())
         return path
     folder = assets.dataset_dir(profile.dataset) / "validation" / "dogs"
-    images = sorted((p for p in folder.iterdir() if not _problem_with(p)), key=lambda p: p.name)
+    images = sorted((p for p in folder.iterdir() if not problem_with_image(p)), key=lambda p: p.name)
     return images[len(images) // 2]  # the first of the half that is the test split
 
 
@@ -250,9 +250,9 @@ def clean_image_folder(root: Path, cache: Path) -> tuple[Path, SkippedFiles]:
         raise ValueError(
             f"the cache folder {cache} is inside {root}, which must not be written to"
         )
-    classes = _class_folders(root)
+    classes = class_folders(root)
     files = [path for folder in classes for path in sorted(folder.rglob("*")) if path.is_file()]
-    problems = {path: _problem_with(path) for path in files}
+    problems = {path: problem_with_image(path) for path in files}
     skipped = SkippedFiles({path: reason for path, reason in problems.items() if reason})
     if not skipped:
         return root, skipped
@@ -350,14 +350,14 @@ def _batched(
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _class_folders(root: Path) -> list[Path]:
+def class_folders(root: Path) -> list[Path]:
     """Subfolders of ``root`` that ``image_dataset_from_directory`` takes as classes."""
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist")
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _problem_with(path: Path) -> str | None:
+def problem_with_image(path: Path) -> str | None:
     """Why ``path`` cannot be read as an image by TensorFlow, or None when it can."""
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         return NOT_AN_IMAGE
@@ -376,7 +376,7 @@ def _split_by_sorted_name(folder: Path, first: Path, second: Path) -> tuple[Path
 
     Halves are taken by sorted file name; with an odd count, ``second`` gets the extra file.
     """
-    classes = [Path(c.name) for c in _class_folders(folder)]
+    classes = [Path(c.name) for c in class_folders(folder)]
     halves: tuple[dict[Path, Path], dict[Path, Path]] = ({}, {})
     for name in classes:
         files = sorted(

@@ -1,0 +1,300 @@
+"""Train / validation / test class folders from a folder of images: Flickr Logos 27, or yours.
+
+``keras.utils.image_dataset_from_directory`` reads one subfolder per class. Notebook 07
+needs three such folders, split so that nothing seen in training is tested on:
+
+* :func:`logo_splits` builds them from Flickr Logos 27's annotation files, either as
+  whole images (symbolic links to the originals) or as crops of the annotated logo boxes
+  (JPEG files written to the cache).
+* :func:`folder_splits` builds them from a folder of your own, ``class_name/*.jpg``.
+
+Both drop byte-identical duplicates before splitting (the mirror has 9 groups of them), so
+one picture, and every crop of it, lands in exactly one split; both split each class
+separately (stratified) with a seed, so a rerun gives the same folders; both skip and count
+files that do not decode, as :mod:`helpers.data` does. The folders go under the course
+cache; the source folder is never written to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import tarfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from helpers import assets
+from helpers.data import SkippedFiles, class_folders, problem_with_image
+
+LOGOS = "flickr_logos_27_dataset"
+LOGO_IMAGES = "flickr_logos_27_dataset_images"
+LOGO_BOXES = "flickr_logos_27_dataset_training_set_annotation.txt"
+LOGO_QUERIES = "flickr_logos_27_dataset_query_set_annotation.txt"
+#: The query set's label for an image that shows none of the 27 logos.
+NO_LOGO = "none"
+SPLITS = ("train", "validation", "test")
+#: Share of each class's images that goes to validation and to test (train gets the rest).
+HELD_OUT = {"validation": 0.15, "test": 0.15}
+#: Written last into a split folder; a folder whose plan matches is reused as it is.
+PLAN_FILE = "plan.json"
+
+Box = tuple[int, int, int, int]  # x1, y1, x2, y2, in pixels
+
+
+@dataclass(frozen=True)
+class FolderSplits:
+    """Class folders ready for ``image_dataset_from_directory``.
+
+    Attributes:
+        root: holds ``train/``, ``validation/`` and ``test/``, each with one folder per class.
+        class_names: in the order ``image_dataset_from_directory`` numbers them (sorted).
+        sizes: images per split.
+        duplicates: files left out because another file has the same bytes.
+        left_out: other files left out, by reason (e.g. ``"two logo classes"``).
+        skipped: files that are not decodable images.
+        no_logo: images that show none of the classes (Flickr Logos 27's "none" queries),
+            kept out of every split.
+    """
+
+    root: Path
+    class_names: tuple[str, ...]
+    sizes: dict[str, int]
+    duplicates: int = 0
+    left_out: dict[str, int] = field(default_factory=dict)
+    skipped: SkippedFiles = field(default_factory=SkippedFiles)
+    no_logo: tuple[Path, ...] = ()
+
+    def folder(self, split: str) -> Path:
+        """The class folders of ``split`` (``"train"``, ``"validation"`` or ``"test"``)."""
+        return self.root / split
+
+    def summary(self) -> str:
+        """One line of counts, e.g. ``"27 classes; train 648, validation 135, test 135 ..."``."""
+        parts = [f"{len(self.class_names)} classes",
+                 ", ".join(f"{split} {self.sizes[split]}" for split in SPLITS) + " images",
+                 f"{self.duplicates} duplicate files dropped"]
+        parts += [f"{count} left out ({reason})" for reason, count in sorted(self.left_out.items())]
+        if self.no_logo:
+            parts.append(f"{len(self.no_logo)} no-logo images kept aside")
+        return "; ".join(parts) + f"; {self.skipped.summary()}"
+
+
+@dataclass(frozen=True)
+class _Picture:
+    """One distinct image (its byte-identical copies dropped) and what it is labelled."""
+
+    path: Path
+    labels: dict[str, set[Box]]  # class -> annotated boxes (empty for a whole-image label)
+
+
+def logo_splits(crops: bool, seed: int, cache: Path | None = None) -> FolderSplits:
+    """Flickr Logos 27 as train / validation / test class folders.
+
+    Images come from the annotated training set (each with logo boxes) and from the query
+    set (one class per image, no boxes). Query images labelled ``"none"`` show no logo:
+    they are returned in ``no_logo``, never put in a class.
+
+    Args:
+        crops: True for one image per annotated box, cropped; False for whole images. An
+            image annotated with two classes has no single whole-image label, so it is left
+            out of whole images (and counted); its crops keep their own classes. Query
+            images have no boxes, so crops come from the training set only.
+        seed: the split's seed.
+        cache: where to build the folders (default: the course cache).
+    """
+    source = assets.dataset_dir(LOGOS)
+    images = _logo_images(source)
+    labels: dict[str, dict[str, set[Box]]] = defaultdict(lambda: defaultdict(set))
+    for line in (source / LOGO_BOXES).read_text().splitlines():
+        if line.strip():  # <image> <class> <subset> <x1> <y1> <x2> <y2>; boxes repeat by subset
+            name, label, _, *box = line.split()
+            labels[name][label].add(tuple(int(v) for v in box))
+    no_logo = []
+    for line in (source / LOGO_QUERIES).read_text().splitlines():
+        if line.strip():
+            name, label = line.split()
+            if label == NO_LOGO:
+                no_logo.append(images / name)
+            elif not crops:
+                labels[name].setdefault(label, set())
+    pictures, duplicates, skipped = _distinct_pictures(
+        {images / name: boxes for name, boxes in labels.items()})
+    cache = (cache or assets.cache_root() / "datasets") / f"logos-{'crops' if crops else 'images'}"
+    return _build(pictures, cache, crops, seed, duplicates, skipped, tuple(sorted(no_logo)))
+
+
+def folder_splits(source: Path, seed: int, cache: Path | None = None) -> FolderSplits:
+    """Your own ``source/<class name>/<image>`` folder as train / validation / test folders.
+
+    Files that are not decodable images are skipped and counted. A file whose bytes appear
+    in two classes has no single label: every copy is left out and counted.
+
+    Raises:
+        FileNotFoundError: ``source`` is not a folder.
+        ValueError: fewer than 2 class folders, or a class with fewer than 3 usable images
+            (one for each split); the message names the folder and the class.
+    """
+    source = Path(source)
+    classes = class_folders(source)
+    if len(classes) < 2:
+        found = ", ".join(folder.name for folder in classes) or "none"
+        raise ValueError(
+            f"{source} needs at least 2 class folders (one per class, each holding that "
+            f"class's images), found {len(classes)}: {found}")
+    files = {path: {folder.name: set()} for folder in classes
+             for path in sorted(folder.rglob("*")) if path.is_file()}
+    pictures, duplicates, skipped = _distinct_pictures(files)
+    cache = cache or assets.cache_root() / "datasets" / f"folder-{_digest(str(source.resolve()))}"
+    return _build(pictures, cache, False, seed, duplicates, skipped, (), source)
+
+
+def _logo_images(source: Path) -> Path:
+    """The folder of Flickr Logos 27's images: the mirror has it extracted; the official
+    archive holds it as a nested archive, extracted here into the cache."""
+    folder = source / LOGO_IMAGES
+    if folder.is_dir():
+        return folder
+    archive = source / f"{LOGO_IMAGES}.tar.gz"
+    target = assets.cache_root() / "datasets" / LOGOS
+    if not (target / LOGO_IMAGES).is_dir():
+        with tarfile.open(archive) as tar:
+            tar.extractall(target, filter="data")
+    return target / LOGO_IMAGES
+
+
+def _distinct_pictures(files: dict[Path, dict[str, set[Box]]]
+                       ) -> tuple[list[_Picture], int, SkippedFiles]:
+    """One picture per distinct content (the first path by name keeps the labels of all its
+    copies); the number of copies dropped; the files that do not decode."""
+    problems = {path: problem_with_image(path) for path in files}
+    skipped = SkippedFiles({path: reason for path, reason in problems.items() if reason})
+    copies: dict[str, list[Path]] = defaultdict(list)
+    for path in sorted(files, key=lambda p: (p.name, str(p))):
+        if not problems[path]:
+            copies[_digest(path.read_bytes())].append(path)
+    pictures = []
+    for paths in copies.values():
+        labels: dict[str, set[Box]] = defaultdict(set)
+        for path in paths:
+            for label, boxes in files[path].items():
+                labels[label] |= boxes
+        pictures.append(_Picture(paths[0], dict(labels)))
+    duplicates = sum(len(paths) - 1 for paths in copies.values())
+    return pictures, duplicates, skipped
+
+
+def _build(pictures: list[_Picture], cache: Path, crops: bool, seed: int, duplicates: int,
+           skipped: SkippedFiles, no_logo: tuple[Path, ...],
+           source: Path | None = None) -> FolderSplits:
+    """Split ``pictures`` by class and lay the folders out under ``cache``."""
+    left_out: dict[str, int] = defaultdict(int)
+    by_class: dict[str, list[_Picture]] = defaultdict(list)
+    for picture in pictures:
+        if len(picture.labels) > 1 and not crops:
+            left_out["labelled with two classes"] += 1
+        else:
+            by_class[min(picture.labels)].append(picture)
+    if source is not None:
+        _check_class_sizes(source, by_class, skipped)
+    plan = []  # [split, class, file name, source path, crop box or None]
+    for label, members in sorted(by_class.items()):
+        for split, picture in _stratified(members, seed):
+            if crops:
+                plan += [[split, name, f"{picture.path.stem}-{number}.jpg", str(picture.path),
+                          list(box)]
+                         for name, box, number in _crop_boxes(picture)]
+            else:
+                plan.append([split, label, picture.path.name, str(picture.path), None])
+    _unique_names(plan)
+    sizes = {split: sum(entry[0] == split for entry in plan) for split in SPLITS}
+    _lay_out(cache, plan)
+    names = tuple(sorted({entry[1] for entry in plan}))
+    return FolderSplits(cache, names, sizes, duplicates, dict(left_out), skipped, no_logo)
+
+
+def _crop_boxes(picture: _Picture) -> list[tuple[str, Box, int]]:
+    """(class, box clipped to the image, number) of each box with an area: the annotations
+    hold a few boxes of zero width or height, and some reach past the image's edge."""
+    with Image.open(picture.path) as image:
+        width, height = image.size
+    boxes = []
+    for name, annotated in sorted(picture.labels.items()):
+        for x1, y1, x2, y2 in sorted(annotated):
+            box = (max(0, x1), max(0, y1), min(width, x2), min(height, y2))
+            if box[2] > box[0] and box[3] > box[1]:
+                boxes.append((name, box, len(boxes)))
+    return boxes
+
+
+def _unique_names(plan: list) -> None:
+    """Rename entries that would share a file in one class folder (``a/1.jpg`` and
+    ``b/1.jpg`` of one class): the second becomes ``1-2.jpg``, and so on."""
+    seen: dict[tuple[str, str, str], int] = defaultdict(int)
+    for entry in plan:
+        split, label, name = entry[:3]
+        seen[split, label, name] += 1
+        if seen[split, label, name] > 1:
+            stem, dot, suffix = name.rpartition(".")
+            entry[2] = f"{stem}-{seen[split, label, name]}.{suffix}"
+
+
+def _check_class_sizes(source: Path, by_class: dict[str, list[_Picture]],
+                       skipped: SkippedFiles) -> None:
+    """Each class folder of ``source`` needs an image for each split."""
+    for folder in class_folders(source):
+        count = len(by_class.get(folder.name, []))
+        if count < len(SPLITS):
+            unreadable = sum(path.is_relative_to(folder) for path in skipped.reasons)
+            raise ValueError(
+                f"class {folder.name!r} ({folder}) has {count} usable image"
+                f"{'' if count == 1 else 's'}"
+                + (f" ({unreadable} more could not be read)" if unreadable else "")
+                + f"; each class needs at least {len(SPLITS)}, one for each of "
+                f"{', '.join(SPLITS)}")
+
+
+def _stratified(members: list[_Picture], seed: int) -> list[tuple[str, _Picture]]:
+    """The pictures of one class, each with its split: a seeded shuffle, then
+    :data:`HELD_OUT` shares (at least one each) for validation and test, the rest train."""
+    order = sorted(members, key=lambda picture: picture.path.name)
+    random.Random(f"{seed}-{min(order[0].labels)}").shuffle(order)
+    counts = {split: max(1, round(share * len(order))) for split, share in HELD_OUT.items()}
+    assigned, start = [], 0
+    for split, count in counts.items():
+        assigned += [(split, picture) for picture in order[start:start + count]]
+        start += count
+    return assigned + [("train", picture) for picture in order[start:]]
+
+
+def _lay_out(folder: Path, plan: list) -> None:
+    """Make ``folder`` hold exactly ``plan``'s files: links to whole images, JPEG crops.
+
+    A folder that already holds this plan is reused; another plan's folder is replaced.
+    """
+    marker = folder / PLAN_FILE
+    if marker.is_file() and json.loads(marker.read_text()) == plan:
+        return
+    if folder.exists():
+        if not marker.is_file() and any(folder.iterdir()):
+            raise FileExistsError(f"{folder} exists and was not made by helpers.folders; "
+                                  f"remove it or point COURSE_CACHE elsewhere")
+        shutil.rmtree(folder)
+    for split, label, name, source, box in plan:
+        target = folder / split / label / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if box is None:
+            target.symlink_to(Path(source).resolve())
+        else:
+            with Image.open(source) as image:
+                image.convert("RGB").crop(tuple(box)).save(target, quality=95)
+    marker.write_text(json.dumps(plan))
+
+
+def _digest(content: bytes | str) -> str:
+    data = content.encode() if isinstance(content, str) else content
+    return hashlib.sha256(data).hexdigest()[:16]

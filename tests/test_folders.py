@@ -1,0 +1,169 @@
+"""Class folders for notebook 07: Flickr Logos 27 from its annotations, and a learner's own
+folder; no picture in two splits, duplicates and bad files counted, clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import needs_mirror
+from helpers import folders
+from helpers.folders import SPLITS, folder_splits, logo_splits
+from test_data import tree_state, write_jpeg
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def split_of_each_source(root: Path) -> dict[str, set[str]]:
+    """Content digest of each source picture -> the splits it reached (from the plan)."""
+    splits = defaultdict(set)
+    for split, _, _, source, _ in json.loads((root / folders.PLAN_FILE).read_text()):
+        splits[digest(Path(source))].add(split)
+    return splits
+
+
+def files_in(root: Path, split: str) -> list[Path]:
+    return sorted(p for p in (root / split).rglob("*") if p.is_file())
+
+
+@needs_mirror
+@pytest.mark.parametrize("crops", [False, True], ids=["whole-images", "crops"])
+def test_logo_splits_keep_every_picture_in_one_split(crops, tmp_path):
+    logos = logo_splits(crops, seed=7, cache=tmp_path)
+    assert len(logos.class_names) == 27 and "none" not in logos.class_names
+    for split in SPLITS:
+        found = files_in(logos.root, split)
+        assert len(found) == logos.sizes[split] > 0
+        assert {p.parent.name for p in found} == set(logos.class_names), split
+    assert all(len(reached) == 1 for reached in split_of_each_source(logos.root).values())
+    # the mirror's 9 groups of byte-identical files hold 13 extra copies; 2 of them are
+    # query images, which crops (boxes come from the training set) never use
+    assert logos.duplicates == (11 if crops else 13)
+    assert len(logos.no_logo) == 135
+    used = set(split_of_each_source(logos.root))
+    assert not used & {digest(path) for path in logos.no_logo}
+
+
+@needs_mirror
+def test_logo_crops_are_the_annotated_boxes(tmp_path):
+    logos = logo_splits(True, seed=7, cache=tmp_path)
+    plan = json.loads((logos.root / folders.PLAN_FILE).read_text())
+    for split, label, name, source, (x1, y1, x2, y2) in plan[::97]:
+        with Image.open(logos.root / split / label / name) as crop:
+            assert crop.size == (x2 - x1, y2 - y1)
+        with Image.open(source) as image:
+            assert 0 <= x1 < x2 <= image.width and 0 <= y1 < y2 <= image.height
+
+
+@needs_mirror
+def test_logo_splits_depend_only_on_the_seed(tmp_path):
+    first = logo_splits(False, seed=7, cache=tmp_path / "a")
+    again = logo_splits(False, seed=7, cache=tmp_path / "b")
+    other = logo_splits(False, seed=8, cache=tmp_path / "c")
+
+    def tests(splits):
+        return sorted(p.name for p in files_in(splits.root, "test"))
+
+    assert tests(first) == tests(again) != tests(other)
+    assert first.sizes == other.sizes
+
+
+@pytest.fixture
+def own_folder(tmp_path) -> Path:
+    """cats/ and dogs/ and birds/ with 5 distinct JPEGs each, plus: a copy of cats' first
+    image inside cats/ (a duplicate), the same bytes in cats/ and dogs/ (no single label),
+    an undecodable .jpg, a text file, and nested subfolders sharing a file name."""
+    source = tmp_path / "photos"
+    for offset, name in enumerate(["birds", "cats", "dogs"]):
+        for k in range(5):
+            write_jpeg(source / name / f"{k}.jpg", 60 * offset + 10 * k)
+    shutil.copy(source / "cats" / "0.jpg", source / "cats" / "copy-of-0.jpg")
+    write_jpeg(source / "cats" / "ambiguous.jpg", 250)
+    write_jpeg(source / "dogs" / "ambiguous.jpg", 250)
+    (source / "dogs" / "broken.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
+    (source / "birds" / "notes.txt").write_text("taken in May")
+    write_jpeg(source / "birds" / "nest" / "0.jpg", 200)
+    return source
+
+
+def test_own_folder_splits_count_what_they_leave_out(own_folder, tmp_path):
+    before = tree_state(own_folder)
+    splits = folder_splits(own_folder, seed=1, cache=tmp_path / "cache")
+    assert tree_state(own_folder) == before  # the learner's folder is never written to
+    assert splits.class_names == ("birds", "cats", "dogs")
+    assert splits.duplicates == 2  # cats/copy-of-0.jpg, and the second ambiguous.jpg
+    assert splits.left_out == {"labelled with two classes": 1}
+    assert sorted(splits.skipped.reasons.values()) == ["corrupt", "not an image"]
+    assert sum(splits.sizes.values()) == 6 + 5 + 5  # birds has the nested 0.jpg too
+    assert all(len(reached) == 1 for reached in split_of_each_source(splits.root).values())
+    assert "skipped 2 files" in splits.summary()
+
+
+def test_own_folder_splits_read_back_with_keras(own_folder, tmp_path):
+    splits = folder_splits(own_folder, seed=1, cache=tmp_path / "cache")
+    dataset = keras.utils.image_dataset_from_directory(
+        splits.folder("train"), image_size=(16, 16), batch_size=None, shuffle=False,
+        verbose=False)
+    assert tuple(dataset.class_names) == splits.class_names
+    labels = np.array([int(label) for _, label in dataset])
+    assert len(labels) == splits.sizes["train"] and set(labels) == {0, 1, 2}
+
+
+def test_own_folder_splits_rebuild_when_the_folder_changes(own_folder, tmp_path):
+    cache = tmp_path / "cache"
+    first = folder_splits(own_folder, seed=1, cache=cache)
+    write_jpeg(own_folder / "dogs" / "new.jpg", 123)
+    second = folder_splits(own_folder, seed=1, cache=cache)
+    assert sum(second.sizes.values()) == sum(first.sizes.values()) + 1
+    assert len(list(cache.rglob("new.jpg"))) == 1
+
+
+@pytest.mark.parametrize("layout, message", [
+    ({"cats": 4}, "needs at least 2 class folders"),
+    ({}, "found 0: none"),
+    ({"cats": 4, "dogs": 0}, "class 'dogs'"),
+    ({"cats": 4, "dogs": 2}, "has 2 usable images; each class needs at least 3"),
+])
+def test_own_folder_without_enough_images_says_which_class(layout, message, tmp_path):
+    source = tmp_path / "photos"
+    source.mkdir()
+    for offset, (name, count) in enumerate(layout.items()):
+        (source / name).mkdir()
+        for k in range(count):
+            write_jpeg(source / name / f"{k}.jpg", 100 * offset + 10 * k)
+    with pytest.raises(ValueError, match=message):
+        folder_splits(source, seed=1, cache=tmp_path / "cache")
+
+
+def test_a_class_of_unreadable_files_is_reported_as_such(tmp_path):
+    source = tmp_path / "photos"
+    for k in range(3):
+        write_jpeg(source / "cats" / f"{k}.jpg", 10 * k)
+        (source / "dogs" / f"{k}.jpg").parent.mkdir(parents=True, exist_ok=True)
+        (source / "dogs" / f"{k}.jpg").write_bytes(b"broken")
+    with pytest.raises(ValueError, match=r"class 'dogs' .* 0 usable images \(3 more could not"):
+        folder_splits(source, seed=1, cache=tmp_path / "cache")
+
+
+def test_a_missing_folder_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        folder_splits(tmp_path / "nowhere", seed=1, cache=tmp_path / "cache")
+
+
+def test_a_cache_folder_it_did_not_make_is_not_deleted(own_folder, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "thesis.tex").write_text("precious")
+    with pytest.raises(FileExistsError, match="not made by helpers.folders"):
+        folder_splits(own_folder, seed=1, cache=cache)
+    assert (cache / "thesis.tex").read_text() == "precious"
