@@ -14,6 +14,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -212,6 +215,42 @@ def test_a_regrade_is_idempotent(hostile_batch):
     forced = autograde(course, ASSIGNMENT, "--force", "--workers=1", *LIMITS,
                        *[f"--student={s}" for s in students])
     assert {s: scores(course, ASSIGNMENT, s) for s in students} == first
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A scheduler and one worker started apart from the course, as on a university cluster
+    (README: `dask scheduler`, `dask worker --nthreads 1`), working in a folder of their own;
+    yields the scheduler's address. The worker's environment chooses the ``quick`` profile
+    (the course's tests grade in ``smoke``), so a graded notebook shows where it ran."""
+    scheduler_file = tmp_path / "scheduler.json"
+    common = {"cwd": tmp_path, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
+              "env": {**os.environ, "COURSE_PROFILE": "quick"}}
+    processes = [subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)], **common)]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", "--nthreads", "1",
+             "--no-dashboard", "--scheduler-file", str(scheduler_file)], **common))
+        yield json.loads(scheduler_file.read_text())["address"]
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@needs_mirror
+def test_a_cluster_started_apart_grades_through_its_scheduler(hostile_batch, dask_cluster):
+    course, _, _ = hostile_batch
+    result = autograde(course, ASSIGNMENT, "--force", "--student=control",
+                       f"--scheduler={dask_cluster}", *LIMITS)
+    assert re.search(r"\] 1/1 control 01-trainable-weights: 4/4 ", result.stderr), result.stderr
+    assert scores(course, ASSIGNMENT, "control") == {"ex1-check": (2, 2), "ex2-check": (2, 2)}
+    assert "profile 'quick'" in graded_outputs(course, "control")  # the cluster's worker ran it
 
 
 @needs_mirror
