@@ -39,7 +39,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from traitlets import Any, Instance, Unicode
 
-from helpers.sandbox import MEMORY_SLACK_MB, MemoryWatch, Sandbox
+from helpers.sandbox import MEMORY_SLACK_MB, LimitWatch, Sandbox
 
 #: Cells the released notebook tags with this get ``Sandbox.slow_cell_timeout``.
 SLOW_TAG = "slow"
@@ -61,7 +61,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         await super()._async_launch_kernel(kernel_cmd, **kw)
         pid = self.provisioner.process.pid if self.provisioner is not None else None
         if self.sandbox is not None and pid is not None:
-            self.watch = MemoryWatch(pid, self.sandbox.memory_mb + MEMORY_SLACK_MB)
+            self.watch = LimitWatch(pid, self.sandbox.memory_mb + MEMORY_SLACK_MB,
+                                    [Path(self.workdir), *map(Path, self.writable)],
+                                    self.sandbox.disk_mb)
 
     def exit_status(self) -> int | None:
         """The kernel process's exit status once it is gone, else None."""
@@ -212,9 +214,12 @@ class SandboxedExecute(Execute):
     def _death(self, number: int) -> str:
         """What stopped the kernel while it ran cell ``number`` (counted from 1)."""
         watch = getattr(self.km, "watch", None)
-        if watch is not None and watch.exceeded:
-            return (f"the kernel's processes held more than {watch.limit_mb} MiB of memory "
+        if watch is not None and watch.exceeded == "memory":
+            return (f"the kernel's processes held more than {watch.memory_mb} MiB of memory "
                     f"in cell {number}, and were stopped")
+        if watch is not None and watch.exceeded == "disk":
+            return (f"the kernel wrote more than {watch.disk_mb} MiB to disk in cell {number}, "
+                    f"and was stopped")
         status = self.km.exit_status()
         how = (f"killed by signal {-status}" if status is not None and status < 0
                else f"exit status {status}" if status is not None else "no exit status")

@@ -7,7 +7,8 @@ gradebook and every other submission on disk. Here the kernel is started through
 * the system (``/usr``, ``/etc``), Python and the course's ``helpers/``: read only;
 * ``COURSE_ASSETS`` (the offline mirror) and :attr:`Sandbox.read_only_paths`: read only;
 * its own submission folder, and the folder its records go to: writable;
-* a private, empty ``/tmp`` that is also its home and its course cache;
+* a private, empty ``/tmp`` (in memory, of at most :attr:`Sandbox.disk_mb`) that is also its
+  home and its course cache;
 * no network (only its own loopback), no other process (its own PID namespace): it cannot
   see or signal the grader, and it dies with it;
 * no capabilities, so it cannot remount what it sees read-only, nor make a user namespace.
@@ -19,9 +20,11 @@ submission. It talks to the grader through Unix sockets in a private folder (Zer
 The limits (all in :class:`Sandbox`, set as ``c.Sandbox.<name>`` in ``nbgrader_config.py``)
 are enforced by :class:`helpers.execute.SandboxedExecute`, except memory: ``prlimit
 --data`` caps what each of the kernel's processes can allocate (past it, the allocation
-raises MemoryError and the kernel goes on), and :class:`MemoryWatch` stops the kernel when
+raises MemoryError and the kernel goes on), and :class:`LimitWatch` stops the kernel when
 its processes together hold more than the cap plus :data:`MEMORY_SLACK_MB` (a kernel that
-forks, say).
+forks, say); and disk: ``/tmp`` is full at the cap (past it, OSError), ``prlimit --fsize``
+keeps any one file under it, and :class:`LimitWatch` stops the kernel when the folders it
+may write hold more than the cap together.
 """
 
 from __future__ import annotations
@@ -70,6 +73,11 @@ class Sandbox(LoggingConfigurable):
         "Memory cap of one kernel, in MiB: what each of its processes may allocate (prlimit "
         "--data: past it, MemoryError), and, plus 1024 MiB, what its processes may hold "
         "together (checked every 0.2 s: past it, the kernel is stopped).")).tag(config=True)
+    disk_mb = Integer(1024, help=(
+        "Disk one kernel may fill, in MiB: the size of its private /tmp (in memory; past it, "
+        "OSError), the largest file it may write (prlimit --fsize), and what the folders it "
+        "may write (its submission's copy, its records) may hold together, checked every "
+        "second: past it, the kernel is stopped.")).tag(config=True)
     cell_timeout = Integer(120, help=(
         "Seconds a cell may run, for cells not tagged `slow`, and for any cell whose "
         "source differs from the released notebook's.")).tag(config=True)
@@ -128,7 +136,8 @@ class Sandbox(LoggingConfigurable):
         # capability there, enough to remount a read-only folder writable.
         argv = [self.program, "--unshare-all", "--cap-drop", "ALL", "--die-with-parent",
                 "--new-session",
-                "--proc", "/proc", "--dev", "/dev", "--tmpfs", PRIVATE_TMP]
+                "--proc", "/proc", "--dev", "/dev",
+                "--size", str(self.disk_mb * 2**20), "--tmpfs", PRIVATE_TMP]
         for system in ["/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32"]:
             path = Path(system)
             if path.is_symlink():
@@ -147,7 +156,8 @@ class Sandbox(LoggingConfigurable):
         # parent it would watch is not there. PID 1 tells it not to watch (bwrap's
         # --die-with-parent does that job).
         argv += ["--setenv", "JPY_PARENT_PID", "1", "--chdir", str(workdir), "--",
-                 "prlimit", f"--data={self.memory_mb * 2**20}", "--core=0", "--"]
+                 "prlimit", f"--data={self.memory_mb * 2**20}",
+                 f"--fsize={self.disk_mb * 2**20}", "--core=0", "--"]
         return argv + kernel_cmd
 
     def environment(self, inherited: dict[str, str]) -> dict[str, str]:
@@ -176,16 +186,21 @@ def bubblewrap_problem(program: str = "bwrap") -> str | None:
     return None
 
 
-class MemoryWatch:
-    """Stops a process tree whose resident memory together exceeds a cap.
+class LimitWatch:
+    """Stops a process tree that holds too much memory or fills too much disk.
 
-    ``prlimit --data`` stops one process's allocations; this catches the rest (a kernel
-    that forks, memory mapped files). It polls every ``interval`` seconds.
+    ``prlimit --data`` stops one process's allocations, and ``--fsize`` one file's growth;
+    this catches the rest: the resident memory of the whole tree (a kernel that forks,
+    memory-mapped files), every ``interval`` seconds, and the bytes under ``folders`` (many
+    files, each under the size limit), every ``disk_every`` such polls. :attr:`exceeded` then
+    says which: ``"memory"`` or ``"disk"``.
     """
 
-    def __init__(self, pid: int, limit_mb: int, interval: float = 0.2) -> None:
-        self.limit_mb, self.interval = limit_mb, interval
-        self.exceeded = False
+    def __init__(self, pid: int, memory_mb: int, folders: list[Path] = (), disk_mb: int = 0,
+                 interval: float = 0.2, disk_every: int = 5) -> None:
+        self.memory_mb, self.disk_mb, self.interval = memory_mb, disk_mb, interval
+        self.folders, self.disk_every = [Path(folder) for folder in folders], disk_every
+        self.exceeded: str | None = None
         self._root = psutil.Process(pid)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
@@ -200,11 +215,31 @@ class MemoryWatch:
                 pass
         return total / 2**20
 
+    def _written_mb(self) -> float:
+        total = 0
+        for folder in self.folders:
+            for directory, _, files in os.walk(folder):
+                for name in files:
+                    try:
+                        total += os.lstat(os.path.join(directory, name)).st_size
+                    except OSError:
+                        pass
+        return total / 2**20
+
+    def _over_limit(self, polls: int) -> str | None:
+        if self._resident_mb() > self.memory_mb:
+            return "memory"
+        if self.disk_mb and polls % self.disk_every == 0 and self._written_mb() > self.disk_mb:
+            return "disk"
+        return None
+
     def _watch(self) -> None:
+        polls = 0
         while not self._stop.wait(self.interval):
+            polls += 1
             try:
-                if self._resident_mb() > self.limit_mb:
-                    self.exceeded = True
+                self.exceeded = self._over_limit(polls)
+                if self.exceeded:
                     for process in [*self._root.children(recursive=True), self._root]:
                         process.kill()
                     return

@@ -30,7 +30,7 @@ from helpers.sandbox import bubblewrap_problem
 
 ASSIGNMENT = "01-trainable-weights"
 LIMITS = ["--Sandbox.cell_timeout=15", "--Sandbox.submission_timeout=45",
-          "--Sandbox.memory_mb=2048", "--Sandbox.output_limit_kb=256"]
+          "--Sandbox.memory_mb=2048", "--Sandbox.output_limit_kb=256", "--Sandbox.disk_mb=128"]
 #: where exercise 1's test cell stands: the attacks come right after it
 AFTER = "ex1-check"
 
@@ -73,6 +73,14 @@ SURVIVED = {
         "    except OSError as error:\n        print('hidden', path, type(error).__name__)\n"
         "print('network:', sorted(name for _, name in socket.if_nameindex()))",
         "network: ['lo']"),
+    "fills-its-tmp": (
+        "import os\ntry:\n    with open('/tmp/fill', 'wb') as file:\n"
+        "        for _ in range(1024):\n            file.write(bytes(2**20))\n"
+        "    print('WROTE /tmp/fill')\n"
+        "except OSError as error:\n"
+        "    print('stopped at', os.path.getsize('/tmp/fill') // 2**20, 'MiB:', error.strerror)\n"
+        "os.remove('/tmp/fill')",
+        "MiB: No space left on device"),
     "prints-50-mb": ("for _ in range(50):\n    print('x' * 2**20)", "[output cut"),
 }
 SURVIVOR = "survives-every-attack"
@@ -95,6 +103,11 @@ STOPPED = {
         "import os, time\nfor _ in range(8):\n    if os.fork() == 0:\n"
         "        block = bytearray(2**29)\n        time.sleep(600)\ntime.sleep(600)",
         "held more than 3072 MiB"),
+    "fills-its-folder": (
+        "import time\nfor number in range(100):\n"
+        "    with open(f'fill-{{number}}', 'wb') as file:\n"
+        "        file.write(bytes(32 * 2**20))\n    time.sleep(0.1)",
+        "the kernel wrote more than 128 MiB to disk in cell 15, and was stopped"),
 }
 
 #: name -> (the new source of exercise 1's test cell, or None to delete it; the points
@@ -291,3 +304,22 @@ def test_only_cells_the_release_tags_slow_get_the_long_limit():
     assert execute.cell_limit(plain, slow) == 1
     assert execute.cell_limit(untagged, slow) == 1
     assert execute.cell_limit(new_code_cell("import time"), slow) == 1
+
+
+@pytest.mark.parametrize("written_mb, stopped", [(3, "disk"), (1, None)])
+def test_the_watch_stops_a_kernel_whose_folders_pass_the_disk_cap(tmp_path, written_mb, stopped):
+    from helpers.sandbox import LimitWatch
+
+    for number in range(written_mb):  # files of 1 MiB each: no one file is over the cap
+        (tmp_path / "nested" / str(number)).parent.mkdir(exist_ok=True)
+        (tmp_path / "nested" / str(number)).write_bytes(bytes(2**20))
+    process = subprocess.Popen(["sleep", "30"])
+    watch = LimitWatch(process.pid, memory_mb=4096, folders=[tmp_path], disk_mb=2,
+                       interval=0.05)
+    try:
+        process.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    watch.stop()
+    assert watch.exceeded == stopped
+    assert (process.returncode == -9) == bool(stopped)
