@@ -89,7 +89,9 @@ def grade_submission(job: Job) -> Result:
     from nbgrader.apps import NbGraderAPI
 
     started = time.monotonic()
-    result = Result(job.assignment, job.student)
+    result = Result(job.assignment, job.student, error=unreadable_notebook(job.files))
+    if result.error:
+        return result
     with tempfile.TemporaryDirectory(prefix="grading-") as scratch:
         root = Path(scratch) / "course"
         _write_tree(root / "submitted" / job.student / job.assignment, job.files)
@@ -114,6 +116,18 @@ def grade_submission(job: Job) -> Result:
             result.error = (outcome.get("error") or outcome.get("log") or "no notebook")[-3000:]
     result.seconds = time.monotonic() - started
     return result
+
+
+def unreadable_notebook(files: dict[str, bytes]) -> str:
+    """Why a notebook of the submission cannot be read (nbgrader grades every one, and
+    only says that it failed), or ``""``."""
+    for name, content in sorted(files.items()):
+        if name.endswith(".ipynb") and "/" not in name:
+            try:
+                nbformat.reads(content.decode("utf-8"), as_version=4)
+            except Exception as error:  # nbformat reports bad JSON, encoding and schema alike
+                return f"{name} is not a readable notebook ({type(error).__name__}: {error})"
+    return ""
 
 
 def _write_tree(root: Path, files: dict[str, bytes]) -> None:
@@ -158,6 +172,12 @@ def read_tree(root: Path) -> dict[str, bytes]:
     """Every file under ``root``, by relative path (symlinks are not followed)."""
     return {str(path.relative_to(root)): path.read_bytes()
             for path in sorted(root.rglob("*")) if path.is_file() and not path.is_symlink()}
+
+
+def tree_bytes(root: Path) -> int:
+    """The size of the files under ``root`` (as :func:`read_tree` would read them)."""
+    return sum(path.lstat().st_size for path in root.rglob("*")
+               if path.is_file() and not path.is_symlink())
 
 
 def gradebook_snapshot(database: Path) -> bytes:
@@ -214,16 +234,20 @@ def record(api, staging: Path, result: Result) -> str:
     api.config.UseGradedNotebook.failure = last_line
     outcome = api.autograde(result.assignment, result.student, force=True, create=True)
     if not outcome["success"]:
-        return f"recording failed: {(outcome.get('error') or outcome.get('log'))[-2000:]}"
+        return result.error or (
+            f"recording failed: {(outcome.get('error') or outcome.get('log'))[-2000:]}")
     return result.error
 
 
 def total_score(api, assignment: str, student: str) -> str:
     """``score/max`` of a submission, as the gradebook now has it."""
-    from nbgrader.api import Gradebook
+    from nbgrader.api import Gradebook, MissingEntry
 
     with Gradebook(api.coursedir.db_url, course_id=api.coursedir.course_id) as gradebook:
-        submission = gradebook.find_submission(assignment, student)
+        try:
+            submission = gradebook.find_submission(assignment, student)
+        except MissingEntry:
+            return "no grade"
         return f"{submission.score:g}/{submission.max_score:g}"
 
 
@@ -270,44 +294,65 @@ def main(argv: list[str] | None = None) -> int:
     snapshot = gradebook_snapshot(Path(course.db_url.removeprefix("sqlite:///")))
     released = {a: read_tree(Path(course.format_path(course.release_directory, ".", a)))
                 for a in assignments}
-    jobs = [Job(a, s, read_tree(Path(course.format_path(course.submitted_directory, s, a))),
-                released[a], snapshot, secret.read_bytes(), dict(config))
-            for a, s in todo]
-    return run(api, jobs, options)
+    cap_mb = Sandbox(config=config).disk_mb
+    jobs, refused = [], []
+    for a, s in todo:
+        folder = Path(course.format_path(course.submitted_directory, s, a))
+        size_mb = tree_bytes(folder) / 2**20
+        if size_mb > cap_mb:  # never read into memory, nor sent to a worker
+            refused.append(Result(a, s, error=(
+                f"its files hold {size_mb:.0f} MiB, more than the {cap_mb} MiB a submission "
+                f"may hold (Sandbox.disk_mb)")))
+        else:
+            jobs.append(Job(a, s, read_tree(folder), released[a], snapshot,
+                            secret.read_bytes(), dict(config)))
+    return run(api, jobs, refused, options)
 
 
-def run(api, jobs: list[Job], options) -> int:
-    """Grade ``jobs`` on the cluster, recording each result as it arrives."""
+def run(api, jobs: list[Job], refused: list[Result], options) -> int:
+    """Grade ``jobs`` on the cluster, recording each result as it arrives; record the
+    ``refused`` submissions (not graded, with the reason) first."""
     from distributed import Client, LocalCluster, as_completed
 
-    if options.scheduler:
-        cluster, client = None, Client(options.scheduler)
-    else:
-        cluster = LocalCluster(n_workers=max(1, min(options.workers, len(jobs))),
-                               threads_per_worker=1, processes=True, memory_limit=0,
-                               dashboard_address=None, silence_logs=logging.ERROR)
-        client = Client(cluster)
     failures = 0
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="autograde-") as staging, client:
-        progress = Progress(len(jobs))
-        futures = [client.submit(grade_submission, job, pure=False,
-                                 key=f"grade-{job.assignment}-{job.student}") for job in jobs]
-        for future in as_completed(futures):
-            try:
-                result = future.result()
-            except Exception as error:  # the worker itself failed: no notebook to record
-                job = jobs[futures.index(future)]
-                result = Result(job.assignment, job.student, error=f"grading failed: {error}")
+    progress = Progress(len(jobs) + len(refused))
+    with tempfile.TemporaryDirectory(prefix="autograde-") as staging:
+        def finish(result: Result) -> None:
+            nonlocal failures
             problem = record(api, Path(staging), result)
             failures += bool(problem)
             score = total_score(api, result.assignment, result.student)
             note = f" NOT GRADED: {problem.strip().splitlines()[-1]}" if problem.strip() else ""
             progress.update(f"{result.student} {result.assignment}: {score} "
                             f"({result.seconds:.1f} s){note}")
-    if cluster is not None:
-        cluster.close()
-    print(f"autograde: {len(jobs)} submissions in {time.monotonic() - started:.1f} s"
+
+        for result in refused:
+            finish(result)
+        if jobs:
+            if options.scheduler:
+                cluster, client = None, Client(options.scheduler)
+            else:
+                cluster = LocalCluster(n_workers=max(1, min(options.workers, len(jobs))),
+                                       threads_per_worker=1, processes=True, memory_limit=0,
+                                       dashboard_address=None, silence_logs=logging.ERROR)
+                client = Client(cluster)
+            with client:
+                futures = [client.submit(grade_submission, job, pure=False,
+                                         key=f"grade-{job.assignment}-{job.student}")
+                           for job in jobs]
+                for future in as_completed(futures):
+                    try:
+                        result = future.result()
+                    except Exception as error:  # the worker failed: no notebook to record
+                        job = jobs[futures.index(future)]
+                        result = Result(job.assignment, job.student,
+                                        error=f"grading failed: {error}")
+                    finish(result)
+            if cluster is not None:
+                cluster.close()
+    total = len(jobs) + len(refused)
+    print(f"autograde: {total} submissions in {time.monotonic() - started:.1f} s"
           + (f", {failures} not graded" if failures else ""))
     return 1 if failures else 0
 

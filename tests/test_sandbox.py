@@ -267,6 +267,28 @@ def test_a_cluster_started_apart_grades_through_its_scheduler(hostile_batch, das
 
 
 @needs_mirror
+def test_unreadable_or_oversized_submissions_score_zero_and_say_why(released_course, tmp_path):
+    course = copy_course(released_course, tmp_path)
+    release = course / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    source = course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    for student in ["control", "oversized", "corrupt"]:
+        submit(course, student, ASSIGNMENT, fill_answers(release, source))
+    with open(course / "submitted" / "oversized" / ASSIGNMENT / "data.bin", "wb") as data:
+        data.truncate(150 * 2**20)  # sparse: 150 MiB to read, nothing on disk
+    notebook = course / "submitted" / "corrupt" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    notebook.write_text(notebook.read_text()[:5000])  # cut off, as by a failed upload
+    result = autograde(course, ASSIGNMENT, "--workers=1", *LIMITS, check=False)
+    assert result.returncode == 1 and "3 submissions" in result.stdout
+    assert "2 not graded" in result.stdout
+    lines = dict(re.findall(r"^\[[#.]+\] \d+/3 (\S+) \S+ (.*)$", result.stderr, re.MULTILINE))
+    assert lines["oversized"].startswith("0/4 (0.0 s) NOT GRADED: its files hold 150 MiB, "
+                                         "more than the 128 MiB a submission may hold")
+    assert lines["corrupt"].startswith(
+        f"0/4 (0.0 s) NOT GRADED: {ASSIGNMENT}.ipynb is not a readable notebook (")
+    assert scores(course, ASSIGNMENT, "control") == {"ex1-check": (2, 2), "ex2-check": (2, 2)}
+
+
+@needs_mirror
 def test_without_a_sandbox_autograde_refuses_unless_asked(released_course, tmp_path):
     course = copy_course(released_course, tmp_path)
     release = course / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
