@@ -199,7 +199,8 @@ def example_image_file(profile: Profile) -> Path:
             path.write_bytes(tf.io.encode_jpeg(image).numpy())
         return path
     folder = assets.dataset_dir(profile.dataset) / "validation" / "dogs"
-    images = sorted((p for p in folder.iterdir() if not problem_with_image(p)), key=lambda p: p.name)
+    images = sorted((p for p in folder.iterdir() if not problem_with_image(p)),
+                    key=lambda p: p.name)
     return images[len(images) // 2]  # the first of the half that is the test split
 
 

@@ -55,7 +55,7 @@ class FolderSplits:
         class_names: in the order ``image_dataset_from_directory`` numbers them (sorted).
         sizes: images per split.
         duplicates: files left out because another file has the same bytes.
-        left_out: other files left out, by reason (e.g. ``"two logo classes"``).
+        left_out: other files left out, by reason (``"labelled with two classes"``).
         skipped: files that are not decodable images.
         no_logo: images that show none of the classes (Flickr Logos 27's "none" queries),
             kept out of every split.
@@ -74,7 +74,8 @@ class FolderSplits:
         return self.root / split
 
     def summary(self) -> str:
-        """One line of counts, e.g. ``"27 classes; train 648, validation 135, test 135 ..."``."""
+        """One line of counts, e.g. ``"27 classes; train 660, validation 135, test 135
+        images; 13 duplicate files dropped; ..."``."""
         parts = [f"{len(self.class_names)} classes",
                  ", ".join(f"{split} {self.sizes[split]}" for split in SPLITS) + " images",
                  f"{self.duplicates} duplicate files dropped"]
