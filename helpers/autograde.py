@@ -89,7 +89,8 @@ def grade_submission(job: Job) -> Result:
     from nbgrader.apps import NbGraderAPI
 
     started = time.monotonic()
-    result = Result(job.assignment, job.student, error=unreadable_notebook(job.files))
+    result = Result(job.assignment, job.student,
+                    error=unreadable_notebook(job.files, job.released))
     if result.error:
         return result
     with tempfile.TemporaryDirectory(prefix="grading-") as scratch:
@@ -118,11 +119,12 @@ def grade_submission(job: Job) -> Result:
     return result
 
 
-def unreadable_notebook(files: dict[str, bytes]) -> str:
-    """Why a notebook of the submission cannot be read (nbgrader grades every one, and
-    only says that it failed), or ``""``."""
+def unreadable_notebook(files: dict[str, bytes], released: dict[str, bytes]) -> str:
+    """Why a notebook of the submission that the release has cannot be read (nbgrader
+    grades those, skips any other, and of an unreadable one only says that it failed), or
+    ``""``."""
     for name, content in sorted(files.items()):
-        if name.endswith(".ipynb") and "/" not in name:
+        if name.endswith(".ipynb") and name in released:
             try:
                 nbformat.reads(content.decode("utf-8"), as_version=4)
             except Exception as error:  # nbformat reports bad JSON, encoding and schema alike

@@ -277,6 +277,8 @@ def test_unreadable_or_oversized_submissions_score_zero_and_say_why(released_cou
         data.truncate(150 * 2**20)  # sparse: 150 MiB to read, nothing on disk
     notebook = course / "submitted" / "corrupt" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     notebook.write_text(notebook.read_text()[:5000])  # cut off, as by a failed upload
+    # a broken notebook the release does not have is not graded, and costs nothing
+    (course / "submitted" / "control" / ASSIGNMENT / "scratch.ipynb").write_text("{")
     result = autograde(course, ASSIGNMENT, "--workers=1", *LIMITS, check=False)
     assert result.returncode == 1 and "3 submissions" in result.stdout
     assert "2 not graded" in result.stdout
