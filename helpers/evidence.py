@@ -354,3 +354,48 @@ def fine_tune_run(fine_tune: Callable) -> None:
         record("fine_tune_run", [{"error": error_text(error)}])
         return
     record("fine_tune_run", [entry], arrays)
+
+
+# --- 07 -------------------------------------------------------------------------------------
+
+
+def classifier_for_classes(build_classifier: Callable) -> None:
+    """07.1: ``build_classifier(base, class_names)`` on a fresh frozen base, with a number of
+    classes drawn for this run; the model is saved as a ``.keras`` file."""
+    try:
+        with quietly():
+            model = build_classifier(fresh.frozen_small_base(), fresh.class_names(seed()))
+            model.save(folder() / "classifier_for_classes.keras")
+        entry = {"saved": "classifier_for_classes.keras"}
+    except Exception as error:
+        entry = {"error": error_text(error)}
+    record("classifier_for_classes", [entry])
+
+
+def loss_for_label_modes(loss_for: Callable) -> None:
+    """07.2: the value of ``loss_for(mode)`` on a fresh batch of each label mode."""
+    from helpers import grading_logos
+
+    with quietly():
+        record("loss_for_label_modes", [grading_logos.loss_values(loss_for, seed())])
+
+
+def unfrozen_from_block(unfreeze_from_block: Callable) -> None:
+    """07.3: ``unfreeze_from_block(base, block)`` on fresh bases and block names."""
+    _flags_after("unfrozen_from_block", fresh.block_cases(seed()), unfreeze_from_block)
+
+
+def discriminative_step(discriminative_optimizer: Callable) -> None:
+    """07.4: one training step of a fresh classifier with the optimizer
+    ``discriminative_optimizer(base, base_rate, head_rate)`` builds, at rates drawn for this
+    run; records the weights after it."""
+    from helpers import grading_logos
+
+    try:
+        with quietly():
+            model, _, _ = grading_logos.rates_step(discriminative_optimizer,
+                                                   fresh.rates_case(seed()))
+    except Exception as error:
+        record("discriminative_step", [{"error": error_text(error)}])
+        return
+    record("discriminative_step", [{"stepped": True}], weight_arrays(0, model))

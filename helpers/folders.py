@@ -93,7 +93,8 @@ class _Picture:
     labels: dict[str, set[Box]]  # class -> annotated boxes (empty for a whole-image label)
 
 
-def logo_splits(crops: bool, seed: int, cache: Path | None = None) -> FolderSplits:
+def logo_splits(crops: bool, seed: int, cache: Path | None = None,
+                per_class: int | None = None) -> FolderSplits:
     """Flickr Logos 27 as train / validation / test class folders.
 
     Images come from the annotated training set (each with logo boxes) and from the query
@@ -106,7 +107,10 @@ def logo_splits(crops: bool, seed: int, cache: Path | None = None) -> FolderSpli
             out of whole images (and counted); its crops keep their own classes. Query
             images have no boxes, so crops come from the training set only.
         seed: the split's seed.
-        cache: where to build the folders (default: the course cache).
+        cache: the folder to build them in (default: one under the course cache for each
+            of crops and whole images).
+        per_class: if set, each split keeps at most this many pictures of a class (the
+            test suite's small profile); duplicates are dropped and splits drawn first.
     """
     source = assets.dataset_dir(LOGOS)
     images = _logo_images(source)
@@ -125,8 +129,10 @@ def logo_splits(crops: bool, seed: int, cache: Path | None = None) -> FolderSpli
                 labels[name].setdefault(label, set())
     pictures, duplicates, skipped = _distinct_pictures(
         {images / name: boxes for name, boxes in labels.items()})
-    cache = (cache or assets.cache_root() / "datasets") / f"logos-{'crops' if crops else 'images'}"
-    return _build(pictures, cache, crops, seed, duplicates, skipped, tuple(sorted(no_logo)))
+    cache = cache or assets.cache_root() / "datasets" / (
+        f"logos-{'crops' if crops else 'images'}" + (f"-{per_class}" if per_class else ""))
+    return _build(pictures, cache, crops, seed, duplicates, skipped, tuple(sorted(no_logo)),
+                  per_class=per_class)
 
 
 def folder_splits(source: Path, seed: int, cache: Path | None = None) -> FolderSplits:
@@ -191,7 +197,7 @@ def _distinct_pictures(files: dict[Path, dict[str, set[Box]]]
 
 def _build(pictures: list[_Picture], cache: Path, crops: bool, seed: int, duplicates: int,
            skipped: SkippedFiles, no_logo: tuple[Path, ...],
-           source: Path | None = None) -> FolderSplits:
+           source: Path | None = None, per_class: int | None = None) -> FolderSplits:
     """Split ``pictures`` by class and lay the folders out under ``cache``."""
     left_out: dict[str, int] = defaultdict(int)
     by_class: dict[str, list[_Picture]] = defaultdict(list)
@@ -204,7 +210,11 @@ def _build(pictures: list[_Picture], cache: Path, crops: bool, seed: int, duplic
         _check_class_sizes(source, by_class, skipped)
     plan = []  # [split, class, file name, source path, crop box or None]
     for label, members in sorted(by_class.items()):
+        kept: dict[str, int] = defaultdict(int)
         for split, picture in _stratified(members, seed):
+            kept[split] += 1
+            if per_class and kept[split] > per_class:
+                continue
             if crops:
                 plan += [[split, name, f"{picture.path.stem}-{number}.jpg", str(picture.path),
                           list(box)]

@@ -362,3 +362,84 @@ def prepare_for_fine_tuning(model: keras.Model, base: keras.Model) -> None:
         if isinstance(layer, layers.BatchNormalization):
             layer.trainable = False
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=binary_loss())
+
+
+# --- fine-tuning on a folder of images (07) -------------------------------------------------
+
+#: Label modes of ``image_dataset_from_directory`` that 07.2's loss must match.
+LABEL_MODES = ("int", "categorical", "binary")
+
+
+def class_names(seed: int) -> list[str]:
+    """07.1's classes: 3 to 12 names, their number drawn from ``seed``."""
+    rng = np.random.default_rng(seed + 71)
+    return [f"brand_{index}" for index in range(int(rng.integers(3, 13)))]
+
+
+def frozen_small_base() -> keras.Model:
+    """07.1's base: :func:`fine_tuning_base`, frozen, as the notebook hands it over."""
+    base = fine_tuning_base()
+    base.trainable = False
+    return base
+
+
+def labels_and_predictions(seed: int, mode: str, count: int = 12
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """07.2's batch for ``mode``: labels as ``image_dataset_from_directory`` gives them
+    (class numbers, one-hot rows, or 0/1 in a column) and probabilities of a softmax head
+    (a sigmoid one for ``"binary"``), all drawn from ``seed``."""
+    rng = np.random.default_rng(seed + 72 + LABEL_MODES.index(mode))
+    if mode == "binary":
+        labels = rng.integers(0, 2, size=(count, 1)).astype("float32")
+        return labels, rng.uniform(0.05, 0.95, size=(count, 1)).astype("float32")
+    classes = int(rng.integers(3, 9))
+    logits = rng.normal(size=(count, classes))
+    probabilities = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True))
+    numbers = rng.integers(0, classes, size=count)
+    labels = numbers.astype("int32") if mode == "int" else np.eye(classes, dtype="float32")[numbers]
+    return labels, probabilities.astype("float32")
+
+
+def expected_loss(mode: str, labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """The mean cross-entropy of ``probabilities`` against ``labels`` in ``mode``."""
+    p = np.clip(probabilities.astype("float64"), 1e-7, 1 - 1e-7)
+    if mode == "binary":
+        return float(np.mean(-(labels * np.log(p) + (1 - labels) * np.log(1 - p))))
+    numbers = labels if mode == "int" else labels.argmax(axis=1)
+    return float(np.mean(-np.log(p[np.arange(len(p)), numbers])))
+
+
+def block_cases(seed: int) -> list[BaseCase]:
+    """07.3's bases, each with a block name (the prefix of its layers' names) drawn from
+    ``seed``: a MobileNetV2 block ``block_<k>``, and one of the small CNN's two blocks."""
+    rng = np.random.default_rng(seed + 73)
+    return [BaseCase(small_mobilenet_v2, frozen_whole, f"block_{int(rng.integers(1, 17))}"),
+            BaseCase(small_cnn, frozen_whole, _pick(rng, ["block1", "block2"]))]
+
+
+@dataclass(frozen=True)
+class RatesCase:
+    """07.4's input: a classifier whose base is unfrozen except BatchNormalization, data,
+    and the two learning rates (the base's 10 to 100 times smaller than the head's)."""
+
+    base_rate: float
+    head_rate: float
+
+    def model(self) -> tuple[keras.Model, keras.Model]:
+        model, base = fine_tuning_model()
+        prepare_for_fine_tuning(model, base)
+        return model, base
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        return binary_images(74, 16)
+
+    def describe(self) -> str:
+        return (f"a small CNN classifier, base rate {self.base_rate:.2g}, "
+                f"head rate {self.head_rate:.2g}")
+
+
+def rates_case(seed: int) -> RatesCase:
+    """07.4's rates, drawn from ``seed``."""
+    rng = np.random.default_rng(seed + 74)
+    head_rate = float(10 ** rng.uniform(-3.5, -2.5))
+    return RatesCase(head_rate / float(10 ** rng.uniform(1, 2)), head_rate)

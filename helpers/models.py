@@ -103,3 +103,29 @@ def build_base(name: str, weights: str | None = "imagenet", image_size: int | No
                 assets.offline_hint(f"keras/models/{spec.weights_file}")):
             return constructor(input_shape=(size, size, 3), include_top=False,
                                weights=weights, **spec.options)
+
+
+#: The ImageNet means that ``preprocess_input`` subtracts in "caffe" mode, in BGR order.
+CAFFE_BGR_MEANS = (103.939, 116.779, 123.68)
+
+
+def preprocessing_layer(name: str):
+    """A Keras layer doing base ``name``'s ``preprocess_input`` on [0, 255] RGB images, to
+    put inside a model so the saved file takes raw pixels.
+
+    Xception and the MobileNets scale to [-1, 1]: a ``Rescaling`` layer. VGG16 and ResNet50
+    ("caffe" mode) swap RGB to BGR and subtract ImageNet's means: a frozen 1x1 ``Conv2D``
+    whose weights do exactly that (a plain layer, so the model loads with ``safe_mode``).
+    """
+    import keras
+    import numpy as np
+
+    if BASES[name].module not in {"vgg16", "resnet50"}:
+        return keras.layers.Rescaling(scale=1 / 127.5, offset=-1, name="preprocessing")
+    layer = keras.layers.Conv2D(3, 1, name="preprocessing", trainable=False)
+    layer.build((None, None, None, 3))
+    swap = np.zeros((1, 1, 3, 3), dtype="float32")
+    for channel in range(3):
+        swap[0, 0, 2 - channel, channel] = 1.0
+    layer.set_weights([swap, -np.array(CAFFE_BGR_MEANS, dtype="float32")])
+    return layer

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator
 import keras
 import numpy as np
 
-from helpers import VERDICTS_PREFIX, fresh, grading
+from helpers import VERDICTS_PREFIX, fresh, grading, grading_logos
 from helpers.feedback import CheckFailed
 
 #: The largest record read, in bytes: the fresh models are small, and a record is only data.
@@ -287,6 +287,42 @@ def fine_tune_run(record: Record, seed: int) -> None:
                                     int(entry["train_batches"]), fresh.FINE_TUNE_TRAIN_BATCHES)
 
 
+def classifier_for_classes(record: Record, seed: int) -> None:
+    entry = single(record)
+    names = fresh.class_names(seed)
+    with on(f"a small CNN base, {len(names)} classes"):
+        recorded_error(entry)
+        model = keras.saving.load_model(record.folder / "classifier_for_classes.keras",
+                                        safe_mode=True)
+        if "small_cnn" not in [layer.name for layer in model.layers]:
+            grading.fail("the model is built on the base it is given", "a layer named "
+                         "'small_cnn'", ", ".join(layer.name for layer in model.layers)[:200],
+                         "call the `base` passed to your function, not another one.")
+        grading_logos.check_classifier_head(model, names, fresh.binary_images(75, 4)[0])
+
+
+def loss_for_label_modes(record: Record, seed: int) -> None:
+    entry = single(record)
+    with on("a batch of labels of each mode, with other classes and probabilities"):
+        recorded_error(entry)
+        grading_logos.check_loss_values(
+            {mode: value for mode, value in entry.items() if isinstance(value, (float, str))},
+            seed)
+
+
+unfrozen_from_block = _flags_judge(fresh.block_cases, grading_logos.check_unfrozen_from_block)
+
+
+def discriminative_step(record: Record, seed: int) -> None:
+    entry = single(record)
+    case = fresh.rates_case(seed)
+    with on(case.describe()):
+        model, base = case.model()
+        initial = _put_recorded_weights(model, entry, record.weights(0))
+        grading_logos.check_discriminative_step(model, base, initial, case.base_rate,
+                                                case.head_rate)
+
+
 JUDGES: dict[str, Callable[[Record, int], None]] = {
     "weight_counts": weight_counts, "classifier_only_training": classifier_only_training,
     "frozen_through": frozen_through, "unfrozen_from": unfrozen_from,
@@ -296,6 +332,9 @@ JUDGES: dict[str, Callable[[Record, int], None]] = {
     "extracted_features": extracted_features, "logit_head": logit_head, "ranking": ranking,
     "classifier_on_frozen_base": classifier_on_frozen_base,
     "unfrozen_for_fine_tuning": unfrozen_for_fine_tuning, "fine_tune_run": fine_tune_run,
+    "classifier_for_classes": classifier_for_classes,
+    "loss_for_label_modes": loss_for_label_modes, "unfrozen_from_block": unfrozen_from_block,
+    "discriminative_step": discriminative_step,
 }
 
 

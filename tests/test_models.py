@@ -48,3 +48,12 @@ def test_xception_matches_the_keras_guide():
     base.trainable = True
     assert count(model.trainable_weights) == 20_809_001
     assert count(model.non_trainable_weights) == 54_528
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v1_025", "vgg16", "xception"])
+def test_preprocessing_layer_matches_preprocess_input(name):
+    images = np.random.default_rng(0).uniform(0, 255, size=(2, 8, 8, 3)).astype("float32")
+    layer = models.preprocessing_layer(name)
+    expected = models.BASES[name].preprocess_input(images.copy())
+    np.testing.assert_allclose(np.asarray(layer(images)), expected, atol=1e-3)
+    assert not layer.trainable_weights
