@@ -4,7 +4,7 @@
   ``cats_vs_dogs``), for a machine with a GPU and internet.
 * ``quick``: MobileNet v1 (alpha 0.25) on ``cats_and_dogs_filtered``: real images and real
   ImageNet weights, minutes on a laptop CPU, and it runs offline from the course mirror.
-* ``smoke``: ``quick`` shrunk (96x96, a few hundred images, 2 epochs a phase) for the test
+* ``smoke``: ``quick`` shrunk (96x96, 160 images a split, 2 epochs a phase) for the test
   suite's nbgrader round trip, which executes each notebook once per graded submission.
   Its accuracies mean nothing; it is only ever chosen by name.
 
@@ -36,6 +36,7 @@ class LogoSettings:
         head_epochs: at most this many epochs for the head (EarlyStopping may stop sooner).
         fine_tune_epochs: at most this many epochs for each fine-tuning run.
         blocks: the blocks to fine-tune from, the later (fewer layers unfrozen) first.
+        range_test_batches: batches of the learning-rate range test (one rate each).
         images_per_class: if set, each split keeps at most this many images of a class.
     """
 
@@ -44,6 +45,7 @@ class LogoSettings:
     head_epochs: int
     fine_tune_epochs: int
     blocks: tuple[str, str]
+    range_test_batches: int = 50
     images_per_class: int | None = None
 
 
@@ -57,7 +59,7 @@ LOGOS: dict[str, LogoSettings] = {
                           fine_tune_epochs=8, blocks=("conv_dw_12", "conv_dw_8")),
     "smoke": LogoSettings(base="mobilenet_v1_025", image_size=48, head_epochs=1,
                           fine_tune_epochs=1, blocks=("conv_dw_12", "conv_dw_8"),
-                          images_per_class=3),
+                          range_test_batches=10, images_per_class=3),
 }
 
 
@@ -141,7 +143,7 @@ PROFILES: dict[str, Profile] = {
 # The test suite's round trip: quick's code paths and checks, on little data.
 PROFILES["smoke"] = dataclasses.replace(
     PROFILES["quick"], name="smoke", image_size=96, head_epochs=2, fine_tune_epochs=2,
-    min_test_accuracy=0.6, images_per_split=320, demo_images=64, logos=LOGOS["smoke"],
+    min_test_accuracy=0.6, images_per_split=160, demo_images=64, logos=LOGOS["smoke"],
 )
 
 

@@ -360,11 +360,14 @@ def fine_tune_run(fine_tune: Callable) -> None:
 
 
 def classifier_for_classes(build_classifier: Callable) -> None:
-    """07.1: ``build_classifier(base, class_names)`` on a fresh frozen base, with a number of
-    classes drawn for this run; the model is saved as a ``.keras`` file."""
+    """07.1: ``build_classifier(base, class_names, preprocessing)`` on a fresh frozen base,
+    with a number of classes drawn for this run; the model is saved as a ``.keras`` file."""
+    import keras
+
     try:
         with quietly():
-            model = build_classifier(fresh.frozen_small_base(), fresh.class_names(seed()))
+            model = build_classifier(fresh.frozen_small_base(), fresh.class_names(seed()),
+                                     keras.layers.Rescaling(1 / 255))
             model.save(folder() / "classifier_for_classes.keras")
         entry = {"saved": "classifier_for_classes.keras"}
     except Exception as error:

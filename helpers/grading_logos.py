@@ -153,8 +153,8 @@ def check_discriminative_step(model, base, initial: Sequence[np.ndarray], base_r
              f"({base_rate:.2g} / {head_rate:.2g})",
              f"{found:.3g} (median steps: base {base_step:.2g}, head {head_step:.2g})",
              "return keras.optimizers.MultiOptimizer(choose), where choose(variable) returns "
-             "Adam(base_learning_rate) for a variable of base.trainable_weights (compare "
-             "variable.path) and Adam(head_learning_rate) for any other.")
+             "Adam(base_learning_rate) for a variable of the base (its paths: "
+             "{v.path for v in base.weights}) and Adam(head_learning_rate) for any other.")
 
 
 def rates_step(discriminative_optimizer: Callable, case: fresh.RatesCase):

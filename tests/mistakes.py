@@ -71,4 +71,22 @@ MISTAKES = {
         "ex3-answer": "    return model.fit(train, epochs=epochs, validation_data=splits.test,\n"
                       "                     callbacks=callbacks, verbose=2, shuffle=False)",
     },
+    "07-fine-tuning-your-own-images": {
+        # typed this dataset's class count: right for 27 logos only
+        "ex1-answer": "    inputs = keras.Input(shape=base.input_shape[1:])\n"
+                      "    x = base(preprocessing(inputs), training=False)\n"
+                      "    x = keras.layers.GlobalAveragePooling2D()(x)\n"
+                      "    x = keras.layers.Dropout(0.2)(x)\n"
+                      '    outputs = keras.layers.Dense(27, activation="softmax", name="head")(x)\n'
+                      "    return keras.Model(inputs, outputs)",
+        # one loss for every label mode
+        "ex2-answer": "    return keras.losses.SparseCategoricalCrossentropy()",
+        # cut at the layer named exactly `block`, BatchNormalization left trainable
+        "ex3-answer": "    base.trainable = True\n"
+                      "    start = [layer.name for layer in base.layers].index(block)\n"
+                      "    for layer in base.layers[:start]:\n"
+                      "        layer.trainable = False",
+        # one Adam at the head's rate for every layer
+        "ex4-answer": "    return keras.optimizers.Adam(head_learning_rate)",
+    },
 }

@@ -55,6 +55,17 @@ def test_logo_splits_keep_every_picture_in_one_split(crops, tmp_path):
 
 
 @needs_mirror
+def test_a_logo_split_cut_per_class_keeps_every_class_and_no_picture_twice(tmp_path):
+    small = logo_splits(False, seed=7, cache=tmp_path, per_class=2)
+    for split in SPLITS:
+        counts = defaultdict(int)
+        for path in files_in(small.root, split):
+            counts[path.parent.name] += 1
+        assert set(counts) == set(small.class_names) and max(counts.values()) <= 2, split
+    assert all(len(reached) == 1 for reached in split_of_each_source(small.root).values())
+
+
+@needs_mirror
 def test_logo_crops_are_the_annotated_boxes(tmp_path):
     logos = logo_splits(True, seed=7, cache=tmp_path)
     plan = json.loads((logos.root / folders.PLAN_FILE).read_text())

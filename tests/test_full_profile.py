@@ -11,7 +11,10 @@ which only this test adds:
   ``tfds.load`` call and split names;
 * ``helpers.models.build_base`` builds the same architecture with ``weights=None``;
 * batches of :data:`BATCH_SIZE` instead of 64, so that each phase runs a few batches on a
-  few images (the CPU time goes with the number of images, and the code path is the same).
+  few images (the CPU time goes with the number of images, and the code path is the same);
+* notebook 07's VGG16 sees :data:`LOGO_IMAGES_PER_CLASS` logo crops per class and split, at
+  :data:`LOGO_IMAGE_SIZE` pixels instead of 224, for one epoch a phase and a range test of
+  5 batches: the same layers, blocks and cells, at a cost CI can pay on a CPU.
 
 Everything else is the notebook as a learner runs it: the full profile's bases, image sizes,
 epochs, and every check. The only failures allowed are a check's
@@ -34,9 +37,11 @@ from conftest import SOLUTIONS
 
 #: Every notebook whose code depends on the profile (a test below finds them, so a new one
 #: cannot be left out).
-FULL_PROFILE_NOTEBOOKS = ["05-feature-extraction", "06-fine-tuning-cats-vs-dogs"]
-EXAMPLES_PER_SPLIT = 48
+FULL_PROFILE_NOTEBOOKS = ["05-feature-extraction", "06-fine-tuning-cats-vs-dogs",
+                          "07-fine-tuning-your-own-images"]
+EXAMPLES_PER_SPLIT = 32
 BATCH_SIZE = 16
+LOGO_IMAGES_PER_CLASS, LOGO_IMAGE_SIZE = 1, 64
 DRY_RUN_CELL = f"""\
 # Full-profile dry run (tests/test_full_profile.py): mock TFDS data, untrained bases.
 import dataclasses
@@ -48,7 +53,10 @@ _tfds_mock.__enter__()  # kept referenced: a collected context manager would und
 _build_base = models.build_base
 models.build_base = lambda name, weights="imagenet", image_size=None: _build_base(
     name, weights=None, image_size=image_size)
-config.PROFILES["full"] = dataclasses.replace(config.PROFILES["full"], batch_size={BATCH_SIZE})
+config.PROFILES["full"] = dataclasses.replace(
+    config.PROFILES["full"], batch_size={BATCH_SIZE}, logos=dataclasses.replace(
+        config.LOGOS["full"], image_size={LOGO_IMAGE_SIZE}, head_epochs=1, fine_tune_epochs=1,
+        range_test_batches=5, images_per_class={LOGO_IMAGES_PER_CLASS}))
 print("DRY RUN: TFDS mock data, untrained weights, batches of {BATCH_SIZE}")
 """
 ALLOWED_ERRORS = {"AccuracyBelowTarget"}
@@ -59,10 +67,12 @@ def solution(name: str) -> Path:
 
 
 def follows_the_profile(path: Path) -> bool:
-    """Whether the notebook reads a profile setting besides its seed and its description
-    (notebooks 01-04 run the same code in every profile)."""
+    """Whether the notebook reads a profile setting besides its seed, its description and
+    04's ``demo_images`` (the same in full and quick): notebooks 01-04 run the same code in
+    every profile."""
     source = "\n".join("".join(cell["source"]) for cell in json.loads(path.read_text())["cells"])
-    return bool(re.search(r"\bprofile\.(?!seed\b|describe\b)\w+|\(profile\s*[,)]", source))
+    return bool(re.search(r"\bprofile\.(?!seed\b|describe\b|demo_images\b)\w+|\(profile\s*[,)]",
+                          source))
 
 
 def test_every_notebook_that_follows_the_profile_is_dry_run():
@@ -93,8 +103,9 @@ def test_notebook_runs_end_to_end_in_the_full_profile(name, monkeypatch):
     notebook = run_full_profile(name, monkeypatch)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     printed = "".join(out.get("text", "") for out in code[1].outputs)
-    assert f"profile 'full': base xception, dataset tfds:cats_vs_dogs, 150x150, batch {BATCH_SIZE}" \
-        in printed
+    assert "profile 'full'" in printed and ("VGG16" in printed or
+                                            f"base xception, dataset tfds:cats_vs_dogs, 150x150, "
+                                            f"batch {BATCH_SIZE}" in printed), printed
 
     unrun = [k for k, cell in enumerate(code) if cell.execution_count is None]
     assert not unrun, f"cells never executed: {unrun}"

@@ -1,0 +1,135 @@
+"""Notebook 07's hidden tests: right answers pass on fresh inputs, plausible wrong ones and
+answers typed for the notebook's own data fail, each with expected / found / hint."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import EVIDENCE_SEED_ENV, evidence, fresh, grading_logos, verdicts
+from helpers.feedback import CheckFailed
+from test_verdicts import folder, judged, passes  # noqa: F401 (folder is a fixture)
+
+BN = keras.layers.BatchNormalization
+#: A seed grading could draw: the answers below typed what the notebook (seed 0) shows.
+GRADING_SEED = 5
+
+
+def passes_when_graded(folder, monkeypatch, name: str, answer) -> bool:
+    """Record and judge ``answer`` under :data:`GRADING_SEED`, as autograde would."""
+    monkeypatch.setenv(EVIDENCE_SEED_ENV, str(GRADING_SEED))
+    getattr(evidence, name)(answer)
+    return verdicts.verdict(folder, name, seed=GRADING_SEED)["passed"]
+
+
+def build_classifier(base, class_names, preprocessing, units=None, activation="softmax"):
+    inputs = keras.Input(shape=base.input_shape[1:])
+    x = base(preprocessing(inputs), training=False)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(units or len(class_names), activation=activation, name="head")(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_classifier_for_classes(folder):
+    assert passes(folder, "classifier_for_classes", build_classifier)
+    assert not passes(folder, "classifier_for_classes",  # the notebook's 27 logos, typed
+                      lambda base, names, pre: build_classifier(base, names, pre, units=27))
+    assert not passes(folder, "classifier_for_classes",  # logits: no softmax
+                      lambda base, names, pre: build_classifier(base, names, pre, activation=None))
+    other = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(2, 3)], name="other")
+    message = judged(folder, "classifier_for_classes",
+                     lambda base, names, pre: build_classifier(other, names, pre))["message"]
+    assert "small_cnn" in message and "graded on: a small CNN base" in message
+
+
+def loss_for(label_mode):
+    return {"int": keras.losses.SparseCategoricalCrossentropy(),
+            "categorical": keras.losses.CategoricalCrossentropy(),
+            "binary": keras.losses.BinaryCrossentropy()}[label_mode]
+
+
+def test_loss_for_label_modes(folder, monkeypatch):
+    assert passes(folder, "loss_for_label_modes", loss_for)
+    assert not passes(folder, "loss_for_label_modes",
+                      lambda mode: keras.losses.SparseCategoricalCrossentropy())
+    assert not passes(folder, "loss_for_label_modes",  # probabilities taken for logits
+                      lambda mode: type(loss_for(mode))(from_logits=True))
+    visible = {mode: grading_logos.loss_values(loss_for, seed=0)[mode] for mode in fresh.LABEL_MODES}
+    typed = lambda mode: lambda labels, probabilities: visible[mode]  # the visible check's values
+    assert passes(folder, "loss_for_label_modes", typed)  # on the notebook's own inputs...
+    assert not passes_when_graded(folder, monkeypatch, "loss_for_label_modes", typed)  # not graded
+    assert passes_when_graded(folder, monkeypatch, "loss_for_label_modes", loss_for)
+
+
+def unfreeze_from_block(base, block):
+    base.trainable = True
+    start = grading_logos.block_start(base, block)
+    for layer in base.layers[:start]:
+        layer.trainable = False
+    for layer in base.layers[start:]:
+        layer.trainable = not isinstance(layer, BN)
+
+
+def test_unfrozen_from_block(folder):
+    assert passes(folder, "unfrozen_from_block", unfreeze_from_block)
+
+    def bn_trainable(base, block):
+        unfreeze_from_block(base, block)
+        for layer in base.layers:
+            if isinstance(layer, BN) and layer.name.startswith(block):
+                layer.trainable = True
+
+    def only_the_block(base, block):  # the later blocks stay frozen
+        base.trainable = True
+        for layer in base.layers:
+            layer.trainable = layer.name.startswith(block) and not isinstance(layer, BN)
+
+    def conv_dw_8(base, block):  # the notebook's MobileNet block, typed
+        unfreeze_from_block(base, "block_8" if base.name.startswith("mobilenet") else "block2")
+
+    for wrong in [bn_trainable, only_the_block, conv_dw_8]:
+        assert not passes(folder, "unfrozen_from_block", wrong), wrong.__name__
+
+
+def discriminative_optimizer(base, base_rate, head_rate):
+    paths = {variable.path for variable in base.weights}
+    for_base, for_head = keras.optimizers.Adam(base_rate), keras.optimizers.Adam(head_rate)
+    return keras.optimizers.MultiOptimizer(
+        lambda variable: for_base if variable.path in paths else for_head)
+
+
+def test_discriminative_step(folder, monkeypatch):
+    assert passes(folder, "discriminative_step", discriminative_optimizer)
+    assert not passes(folder, "discriminative_step",
+                      lambda base, base_rate, head_rate: keras.optimizers.Adam(head_rate))
+    assert not passes(folder, "discriminative_step",  # the rates swapped
+                      lambda base, base_rate, head_rate: discriminative_optimizer(
+                          base, head_rate, base_rate))
+    case = fresh.rates_case(0)  # the visible check's rates, typed
+    typed = lambda base, base_rate, head_rate: discriminative_optimizer(
+        base, case.base_rate, case.head_rate)
+    graded = fresh.rates_case(GRADING_SEED)
+    assert not 0.5 < (graded.base_rate / graded.head_rate) / (case.base_rate / case.head_rate) < 2
+    assert not passes_when_graded(folder, monkeypatch, "discriminative_step", typed)
+    assert passes_when_graded(folder, monkeypatch, "discriminative_step", discriminative_optimizer)
+    message = judged(folder, "discriminative_step",
+                     lambda base, base_rate, head_rate: None)["message"]
+    assert "graded on: a small CNN classifier, base rate" in message
+
+
+def test_the_visible_checks_say_expected_found_and_hint():
+    with pytest.raises(CheckFailed, match="(?s)expected:.*found:.*hint:.*MultiOptimizer"):
+        grading_logos.check_discriminative_optimizer(
+            lambda base, base_rate, head_rate: keras.optimizers.Adam(head_rate))
+    with pytest.raises(CheckFailed, match="(?s)expected:.*found:.*hint:.*label_mode"):
+        grading_logos.check_loss_for(lambda mode: keras.losses.CategoricalCrossentropy())
+    base = fresh.small_cnn()
+    with pytest.raises(CheckFailed, match="(?s)trainable before:.*hint:.*block"):
+        base.trainable = True
+        grading_logos.check_unfrozen_from_block(base, "block2")
+    names = fresh.class_names(0)
+    model = build_classifier(fresh.frozen_small_base(), names, keras.layers.Rescaling(1 / 255),
+                             units=len(names) + 1)
+    with pytest.raises(CheckFailed, match="(?s)one output per class.*len\\(class_names\\)"):
+        grading_logos.check_classifier_head(model, names, np.zeros((2, 16, 16, 3), "float32"))
