@@ -246,16 +246,21 @@ def ranking(record: Record, seed: int) -> None:
                               key="val_accuracy")
 
 
+def _expect_small_cnn_inside(model: keras.Model) -> None:
+    """Fail unless ``model`` holds the fresh base it was given (a layer named small_cnn)."""
+    names = [layer.name for layer in model.layers]
+    if "small_cnn" not in names:
+        grading.fail("the model is built on the base it is given", "a layer named 'small_cnn'",
+                     ", ".join(names)[:200],
+                     "call the `base` passed to your function, not another one.")
+
+
 def classifier_on_frozen_base(record: Record, seed: int) -> None:
     entry = single(record)
     with on("a small CNN with BatchNormalization as the base, 16x16 images"):
         recorded_error(entry)
         model = keras.saving.load_model(record.folder / "classifier.keras", safe_mode=True)
-        names = [layer.name for layer in model.layers]
-        if "small_cnn" not in names:
-            grading.fail("the model is built on the base it is given",
-                         "a layer named 'small_cnn'", ", ".join(names)[:200],
-                         "call the `base` passed to your function, not another one.")
+        _expect_small_cnn_inside(model)
         images, _ = fresh.binary_images(64, 8)
         grading.check_frozen_base_in_inference_mode(
             model, model.get_layer("small_cnn"), images, fresh.pixels_to_unit)
@@ -294,10 +299,7 @@ def classifier_for_classes(record: Record, seed: int) -> None:
         recorded_error(entry)
         model = keras.saving.load_model(record.folder / "classifier_for_classes.keras",
                                         safe_mode=True)
-        if "small_cnn" not in [layer.name for layer in model.layers]:
-            grading.fail("the model is built on the base it is given", "a layer named "
-                         "'small_cnn'", ", ".join(layer.name for layer in model.layers)[:200],
-                         "call the `base` passed to your function, not another one.")
+        _expect_small_cnn_inside(model)
         grading_logos.check_classifier_head(model, names, fresh.binary_images(75, 4)[0])
 
 
