@@ -143,6 +143,20 @@ def _trainable_batch_norm(base) -> list[str]:
             if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
 
 
+def _misplaced_around_cut(base, cut: int) -> tuple[list[str], list[str], list[str]]:
+    """The layers of ``base`` with weights that break "frozen before index ``cut``, trainable
+    from it on, BatchNormalization frozen everywhere" (exercises 04.2 and 07.3), by name:
+    (trainable before the cut, frozen from it on, trainable BatchNormalization)."""
+    import keras
+
+    bn = keras.layers.BatchNormalization
+    trainable_before = [layer.name for layer in base.layers[:cut]
+                        if layer.weights and layer.trainable and not isinstance(layer, bn)]
+    frozen_after = [layer.name for layer in base.layers[cut:]
+                    if layer.weights and not layer.trainable and not isinstance(layer, bn)]
+    return trainable_before, frozen_after, _trainable_batch_norm(base)
+
+
 def _expect_low_learning_rate(model, maximum: float) -> None:
     """Fail unless ``model`` is compiled with a learning rate of at most ``maximum``."""
     optimizer = getattr(model, "optimizer", None)
@@ -202,17 +216,10 @@ def _expect_logit_accuracy(model) -> None:
 
 
 def _changes_since(model, before: Sequence[np.ndarray], names: Sequence[str]) -> dict[str, int]:
-    """How many weights of each layer in ``names`` differ from ``before``.
-
-    ``before`` is ``model.get_weights()`` as it was, in the order of ``model.weights``.
-    """
-    if len(before) != len(model.weights):
-        fail("the weights compared belong to this model",
-             f"{len(model.weights)} arrays, as model.get_weights() gives",
-             f"{len(before)} arrays", "do not replace the model or its layers.")
-    position = {id(variable): index for index, variable in enumerate(model.weights)}
-    return {name: changed_count(model.get_layer(name),
-                                [before[position[id(w)]] for w in model.get_layer(name).weights])
+    """How many weights of each layer in ``names`` differ from ``before``
+    (``model.get_weights()`` as it was)."""
+    return {name: _moved_weights(model, before, model.get_layer(name).weights,
+                                 "do not replace the model or its layers.")[0]
             for name in names}
 
 
@@ -485,15 +492,8 @@ def check_unfrozen_bn_inference(model, base, images) -> None:
 @_check("top layers unfrozen, BatchNormalization layers kept frozen")
 def check_top_unfrozen_except_bn(base, n_top: int) -> None:
     """Exercise 04.2: the last ``n_top`` layers trainable except BatchNormalization."""
-    import keras
-
     _expect_layer(base, "base")
-    top = base.layers[-n_top:]
-    bn = keras.layers.BatchNormalization
-    wrong_bn = _trainable_batch_norm(base)
-    frozen_top = [layer.name for layer in top if not isinstance(layer, bn) and not layer.trainable]
-    trained_low = [layer.name for layer in base.layers[:-n_top]
-                   if layer.trainable and layer.weights]
+    trained_low, frozen_top, wrong_bn = _misplaced_around_cut(base, len(base.layers) - n_top)
     if wrong_bn or frozen_top or trained_low or not base.trainable:
         if not base.trainable:
             hint = ("set top_base.trainable = True first: a frozen model hides every layer "
@@ -726,22 +726,29 @@ def check_fit_after_preparing(model, base, before: Sequence[np.ndarray],
     _expect_base_moved(_changes_since(model, before, [base.name])[base.name])
 
 
-def _moved_weights(model, weights_before: Sequence[np.ndarray], among) -> tuple[int, int]:
-    """(moved, total) of the variables ``among`` whose values differ from ``weights_before``.
+def _weights_then_and_now(model, weights_before: Sequence[np.ndarray], among, hint: str
+                          ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(value before, value now) of each variable ``among`` of ``model``.
 
-    ``weights_before`` is ``model.get_weights()`` as it was, in the order of ``model.weights``.
+    ``weights_before`` is ``model.get_weights()`` as it was, in the order of ``model.weights``;
+    a list of another length fails with ``hint`` (the weights were kept from another model).
     """
     current = model.weights
     if len(weights_before) != len(current):
-        fail("the weights kept before fine-tuning belong to this model",
+        fail("the weights kept from before belong to this model",
              f"{len(current)} arrays, as model.get_weights() gives",
-             f"{len(weights_before)} arrays",
-             "keep head_weights = model.get_weights() right after training the head.")
-    wanted = {id(variable) for variable in among}
-    pairs = [(before, variable) for before, variable in zip(weights_before, current)
-             if id(variable) in wanted]
-    moved = sum(not np.array_equal(before, variable.numpy()) for before, variable in pairs)
-    return moved, len(pairs)
+             f"{len(weights_before)} arrays", hint)
+    position = {id(variable): index for index, variable in enumerate(current)}
+    return [(weights_before[position[id(variable)]], np.asarray(variable.numpy()))
+            for variable in among if id(variable) in position]
+
+
+def _moved_weights(model, weights_before: Sequence[np.ndarray], among, hint: str
+                   ) -> tuple[int, int]:
+    """(moved, total) of the variables ``among`` whose values differ from ``weights_before``
+    (``model.get_weights()`` as it was)."""
+    pairs = _weights_then_and_now(model, weights_before, among, hint)
+    return sum(not np.array_equal(before, now) for before, now in pairs), len(pairs)
 
 
 def _expect_fine_tuning_run(model, base, fine_history, head_weights: Sequence[np.ndarray],
@@ -761,7 +768,9 @@ def _expect_fine_tuning_run(model, base, fine_history, head_weights: Sequence[np
              "callbacks=callbacks).")
     bn = keras.layers.BatchNormalization
     tunable = [w for layer in base.layers if not isinstance(layer, bn) for w in layer.weights]
-    moved, total = _moved_weights(model, head_weights, tunable)
+    moved, total = _moved_weights(
+        model, head_weights, tunable,
+        "keep head_weights = model.get_weights() right after training the head.")
     if total == 0 or moved < total / 2:
         fail("fine-tuning changed the base",
              "most of the base's weights outside BatchNormalization changed",

@@ -18,7 +18,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from helpers import fresh
-from helpers.grading import _check, _expect_layer, _names, fail
+from helpers.grading import (_check, _expect_layer, _misplaced_around_cut, _names,
+                             _weights_then_and_now, fail)
 
 LOSS_HINT = ("label_mode='int' gives class numbers: keras.losses.SparseCategoricalCrossentropy(); "
              "'categorical' gives one-hot rows: CategoricalCrossentropy(); 'binary' gives 0/1: "
@@ -98,20 +99,12 @@ def block_start(base, block: str) -> int | None:
 def check_unfrozen_from_block(base, block: str) -> None:
     """Exercise 07.3: layers (with weights) before ``block`` frozen; from its first layer on,
     trainable except BatchNormalization; ``base.trainable`` True."""
-    import keras
-
     _expect_layer(base, "base")
     start = block_start(base, block)
     if start is None:
         fail("the block exists", f"a layer named {block!r} or starting with '{block}_'",
              "no such layer", "print([layer.name for layer in base.layers]) to see the names.")
-    bn = keras.layers.BatchNormalization
-    trainable_before = [layer.name for layer in base.layers[:start]
-                        if layer.weights and layer.trainable]
-    frozen_after = [layer.name for layer in base.layers[start:] if layer.weights
-                    and not layer.trainable and not isinstance(layer, bn)]
-    trainable_bn = [layer.name for layer in base.layers[start:]
-                    if isinstance(layer, bn) and layer.trainable]
+    trainable_before, frozen_after, trainable_bn = _misplaced_around_cut(base, start)
     if trainable_before or frozen_after or trainable_bn or not base.trainable:
         fail(f"layers before {base.layers[start].name!r} frozen; it and every later layer "
              "trainable except BatchNormalization",
@@ -131,8 +124,9 @@ def check_unfrozen_from_block(base, block: str) -> None:
 
 def _median_step(model, initial: Sequence[np.ndarray], variables) -> float:
     """Median size of one training step over the elements of ``variables`` of ``model``."""
-    position = {id(variable): index for index, variable in enumerate(model.weights)}
-    steps = [np.abs(np.asarray(v.numpy()) - initial[position[id(v)]]).ravel() for v in variables]
+    pairs = _weights_then_and_now(model, initial, variables,
+                                  "build the optimizer for the model you are given.")
+    steps = [np.abs(now - before).ravel() for before, now in pairs]
     return float(np.median(np.concatenate(steps))) if steps else 0.0
 
 

@@ -85,10 +85,14 @@ def test_unfrozen_from_block(folder):
         for layer in base.layers:
             layer.trainable = layer.name.startswith(block) and not isinstance(layer, BN)
 
-    def conv_dw_8(base, block):  # the notebook's MobileNet block, typed
-        unfreeze_from_block(base, "block_8" if base.name.startswith("mobilenet") else "block2")
+    typed = {"mobilenet": "block_8", "small_cnn": "block2"}
 
-    for wrong in [bn_trainable, only_the_block, conv_dw_8]:
+    def typed_block(base, block):  # one block per base, whatever block is asked for
+        unfreeze_from_block(base, typed["mobilenet" if "mobilenet" in base.name else "small_cnn"])
+
+    drawn = [case.argument for case in fresh.block_cases(0)]  # the blocks passes() asks for
+    assert drawn != list(typed.values()), "at this seed, the typed blocks would be right"
+    for wrong in [bn_trainable, only_the_block, typed_block]:
         assert not passes(folder, "unfrozen_from_block", wrong), wrong.__name__
 
 
