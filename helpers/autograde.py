@@ -170,16 +170,19 @@ def course_config(root: Path, overrides: list[str]) -> Config:
     return config
 
 
+def tree_files(root: Path) -> list[Path]:
+    """The regular files under ``root``, sorted (symlinks are not followed)."""
+    return [path for path in sorted(root.rglob("*")) if path.is_file() and not path.is_symlink()]
+
+
 def read_tree(root: Path) -> dict[str, bytes]:
-    """Every file under ``root``, by relative path (symlinks are not followed)."""
-    return {str(path.relative_to(root)): path.read_bytes()
-            for path in sorted(root.rglob("*")) if path.is_file() and not path.is_symlink()}
+    """Every file under ``root``, by relative path."""
+    return {str(path.relative_to(root)): path.read_bytes() for path in tree_files(root)}
 
 
 def tree_bytes(root: Path) -> int:
     """The size of the files under ``root`` (as :func:`read_tree` would read them)."""
-    return sum(path.lstat().st_size for path in root.rglob("*")
-               if path.is_file() and not path.is_symlink())
+    return sum(path.lstat().st_size for path in tree_files(root))
 
 
 def gradebook_snapshot(database: Path) -> bytes:

@@ -77,7 +77,8 @@ class Sandbox(LoggingConfigurable):
         "Disk one kernel may fill, in MiB: the size of its private /tmp (in memory; past it, "
         "OSError), the largest file it may write (prlimit --fsize), and what the folders it "
         "may write (its submission's copy, its records) may hold together, checked every "
-        "second: past it, the kernel is stopped.")).tag(config=True)
+        "second: past it, the kernel is stopped. A submission whose files hold more than "
+        "this is not graded at all: it scores 0, with the reason.")).tag(config=True)
     cell_timeout = Integer(120, help=(
         "Seconds a cell may run, for cells not tagged `slow`, and for any cell whose "
         "source differs from the released notebook's.")).tag(config=True)
