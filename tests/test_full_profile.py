@@ -103,9 +103,11 @@ def test_notebook_runs_end_to_end_in_the_full_profile(name, monkeypatch):
     notebook = run_full_profile(name, monkeypatch)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     printed = "".join(out.get("text", "") for out in code[1].outputs)
-    assert "profile 'full'" in printed and ("VGG16" in printed or
-                                            f"base xception, dataset tfds:cats_vs_dogs, 150x150, "
-                                            f"batch {BATCH_SIZE}" in printed), printed
+    described = {"07-fine-tuning-your-own-images":
+                 f"profile 'full': VGG16 at {LOGO_IMAGE_SIZE}x{LOGO_IMAGE_SIZE}"}.get(
+        name, f"profile 'full': base xception, dataset tfds:cats_vs_dogs, 150x150, "
+              f"batch {BATCH_SIZE}")
+    assert described in printed, printed
 
     unrun = [k for k, cell in enumerate(code) if cell.execution_count is None]
     assert not unrun, f"cells never executed: {unrun}"

@@ -8,8 +8,9 @@ lost, and the solutions' grade unchanged). Assignments are graded side by side, 
 own copy of the released course.
 
 Grading runs in the ``smoke`` profile (96x96 images, 160 per split, 2 epochs a phase; 07 at
-48x48, 3 images per class and split, 1 epoch a phase): every submission executes its whole notebook, and the quick profile's training, run once per
-submission, would take most of CI's time. nbval executes the quick profile once.
+48x48, 3 images per class and split, 1 epoch a phase): every submission executes its whole
+notebook, and the quick profile's training, run once per submission, would take most of CI's
+time. nbval executes the quick profile once.
 """
 
 from __future__ import annotations
