@@ -30,6 +30,17 @@ ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
 # The venv's tools first on PATH: nbgrader runs `alembic` from there to create its gradebook.
 export PATH := $(abspath $(BIN)):$(PATH)
 
+# A relative COURSE_ASSETS or COURSE_CACHE names a folder from where make runs; kernels run
+# elsewhere (workspace/<notebook>/, a grading copy), so every recipe gets it made absolute.
+ifdef COURSE_ASSETS
+override COURSE_ASSETS := $(if $(filter ~%,$(COURSE_ASSETS)),$(COURSE_ASSETS),$(abspath $(COURSE_ASSETS)))
+export COURSE_ASSETS
+endif
+ifdef COURSE_CACHE
+override COURSE_CACHE := $(if $(filter ~%,$(COURSE_CACHE)),$(COURSE_CACHE),$(abspath $(COURSE_CACHE)))
+export COURSE_CACHE
+endif
+
 .PHONY: install lock upgrade lab workspace reset instructor-lab collect autograde feedback grades \
   test release outputs bench clean
 
@@ -38,18 +49,20 @@ install: $(STAMP)
 # requirements.txt is the lock: every package at an exact version, with the hashes of its
 # files, resolved from pyproject.toml's ranges by uv. The venv is made anew whenever the
 # lock's content changes (the stamp is a copy of the lock it was made from), so it holds the
-# locked set and nothing else (tests/test_environment.py checks).
+# locked set and nothing else (tests/test_environment.py checks). The course's own packages
+# (helpers, exercises, grader) are installed in editable mode again whenever pyproject.toml
+# changes, so a venv made before a package was added still imports it.
 LOCK := requirements.txt
 UV_COMPILE = $(BIN)/uv pip compile --quiet pyproject.toml --all-extras --universal \
   --python-version 3.11 --generate-hashes --custom-compile-command "make lock" --output-file $(LOCK)
 
-$(STAMP): $(LOCK)
+$(STAMP): $(LOCK) $(wildcard pyproject.toml)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed: make PYTHON=python3.11 ..."'
 	if ! cmp -s $(LOCK) $(STAMP); then \
 	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV) && \
-	  $(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK) && \
-	  $(BIN)/python -m pip install --quiet --no-deps -e . ; \
+	  $(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK) ; \
 	fi
+	$(if $(wildcard pyproject.toml),$(BIN)/python -m pip install --quiet --no-deps -e .)
 	cp $(LOCK) $(STAMP)
 
 lock: $(STAMP)
@@ -102,7 +115,7 @@ test: $(STAMP)
 	COURSE_PROFILE=quick $(BIN)/python -m pytest
 
 # Grading, once students have submitted through the exchange: nbgrader's commands (autograde
-# through helpers/autograde.py: sandboxed, in parallel) for every assignment, or only
+# through grader/autograde.py: sandboxed, in parallel) for every assignment, or only
 # ASSIGNMENT=<name>. Submissions are collected into submitted/,
 # graded into autograded/ and the gradebook, feedback goes to feedback/ (all git-ignored).
 GRADED = $(or $(ASSIGNMENT),$(ASSIGNMENTS))
@@ -111,7 +124,7 @@ collect: $(STAMP)
 	for a in $(GRADED); do $(BIN)/nbgrader collect "$$a" --update --log-level=WARN || exit 1; done
 
 autograde: $(STAMP)
-	$(BIN)/python -m helpers.autograde $(ASSIGNMENT) $(if $(WORKERS),--workers=$(WORKERS)) \
+	$(BIN)/python -m grader.autograde $(ASSIGNMENT) $(if $(WORKERS),--workers=$(WORKERS)) \
 	  $(if $(SCHEDULER),--scheduler=$(SCHEDULER)) $(AUTOGRADE_ARGS)
 
 feedback: $(STAMP)
@@ -121,14 +134,14 @@ feedback: $(STAMP)
 
 # grades.csv: a row per student, assignment and exercise, and each assignment's total.
 grades: $(STAMP)
-	$(BIN)/nbgrader export --exporter=helpers.grades.PerExerciseCsvExport --to grades.csv
+	$(BIN)/nbgrader export --exporter=grader.grades.PerExerciseCsvExport --to grades.csv
 	@echo "wrote grades.csv"
 
 # nbgrader's generate_assignment (solutions/ -> notebooks/, and each assignment into the
 # gradebook), then release_assignment (notebooks/ -> the course-local exchange).
 release: $(STAMP)
 	mkdir -p .nbgrader
-	$(BIN)/python -m helpers.release $(GRADED)
+	$(BIN)/python -m grader.release $(GRADED)
 
 # The second nbconvert keeps of each progress bar (fit(verbose=1), Progbar) what its last
 # redraw shows, as JupyterLab displays it, instead of every redraw with its \r and \b.

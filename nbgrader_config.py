@@ -18,7 +18,7 @@ c.CourseDirectory.release_directory = "notebooks"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, ".nbgrader", "gradebook.db")
 c.Exchange.root = os.path.join(c.CourseDirectory.root, ".nbgrader", "exchange")
 
-# Submissions are notebooks: Python files shipped beside one (a `helpers/` package, a
+# Submissions are notebooks: Python files shipped beside one (an `exercises/` package, a
 # `numpy.py`) are not copied where it is graded, so they cannot shadow the course's modules.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
                             "*.py", "*.so", "*.pth"]
@@ -26,31 +26,31 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
 # Feedback pages come from the autograded notebooks, which hold the hidden tests: nbgrader's
-# default would show them to the student (helpers/returned.py).
+# default would show them to the student (grader/feedback.py).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "helpers.returned.FeedbackWithoutHiddenTests",
+    "grader.feedback.FeedbackWithoutHiddenTests",
 ]
 
 # Hidden tests only record what the answer did, on inputs the notebook never showed; a
 # separate, isolated Python judges the records and writes each test cell's verdict, so
-# nothing the submission's kernel patched decides a grade (helpers/judge.py).
+# nothing the submission's kernel patched decides a grade (grader/judge.py).
 c.Autograde.autograde_preprocessors = [
-    "helpers.judge.CollectEvidence",
-    "helpers.execute.SandboxedExecute",
+    "grader.judge.CollectEvidence",
+    "grader.execute.SandboxedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
-    "helpers.judge.JudgeOutsideKernel",
+    "grader.judge.JudgeOutsideKernel",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.CollectEvidence.secret_file = os.path.join(c.CourseDirectory.root, ".nbgrader", "grading-secret")
 
-# Each submission's kernel runs in a sandbox, under limits (helpers/sandbox.py,
-# helpers/execute.py): a kernel sees the system, Python, helpers/ and the assets read-only,
+# Each submission's kernel runs in a sandbox, under limits (grader/sandbox.py,
+# grader/execute.py): a kernel sees the system, Python, the course's code and the assets read-only,
 # its own folder writable, and nothing else (no network, no other process). These are the
 # defaults; change them here, or for one run with e.g. --Sandbox.memory_mb=2048.
 c.Sandbox.memory_mb = 4096             # one kernel's memory (allocations and resident)

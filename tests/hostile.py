@@ -12,20 +12,20 @@ from __future__ import annotations
 #: exercise 01.1 answered with the numbers the notebook printed for its own `conv_net`
 TYPED = "    return 8, 6, 2"
 
-#: makes every check the visible test calls pass, whatever module object it is looked up on
+#: a module whose every function passes: its check prints ✓, its record writes nothing
 PASSING_MODULE = (
     "import types\n"
     "def _passing(name):\n"
     "    return lambda *args, **kwargs: print('✓ ' + name)\n"
-    "fake = types.ModuleType('helpers.grading')\n"
+    "fake = types.ModuleType('exercises')\n"
     "fake.__getattr__ = _passing\n"
 )
 
 #: the counts of seed 0's fresh models (what a run before grading would show), by model name
 SEED_ZERO_LOOKUP = (
-    "    from helpers import fresh\n"
+    "    from exercises.trainable_weights import weight_count_models\n"
     "    known = {m.name: (len(m.weights), len(m.trainable_weights), len(m.non_trainable_weights))\n"
-    "             for m in fresh.weight_count_models(0)}\n"
+    "             for m in weight_count_models(0)}\n"
     "    return known.get(model.name, (8, 6, 2))"
 )
 
@@ -42,8 +42,8 @@ SHIPPED_HELPERS = {
     "helpers/__init__.py": "",
     "helpers/config.py": "class Profile:\n    seed = 0\n    def describe(self):\n"
                          "        return 'shipped'\ndef load_profile():\n    return Profile()\n",
-    "helpers/grading.py": "def __getattr__(name):\n    return lambda *args, **kwargs: print('✓')\n",
-    "helpers/evidence.py": "def __getattr__(name):\n    return lambda *args, **kwargs: None\n",
+    "exercises/__init__.py": "def check(*args, **kwargs):\n    print('✓')\n"
+                             "def record(*args, **kwargs):\n    pass\n",
 }
 
 HOSTILE = {
@@ -69,16 +69,20 @@ HOSTILE = {
                "    np.isclose = lambda *args, **kwargs: True"},
             {}, {"ex1-check", "ex2-check"}),
         "redefined-check": (
-            {"ex1-answer": TYPED + "\n\n\nimport helpers.grading\n"
-                                   "helpers.grading.check_weight_counts = lambda *a, **k: print('✓')\n"
-                                   "def check_weight_counts(*args, **kwargs):\n    pass"},
+            {"ex1-answer": TYPED + "\n\n\nimport exercises\n"
+                                   "exercises.check = lambda *a, **k: print('✓')\n"
+                                   "def check(*args, **kwargs):\n    pass"},
             {}, {"ex1-check"}),
+        # the fake module records exercise 2 through the real one, and nothing for exercise 1
         "swapped-module-and-reload": (
             {"ex1-answer": TYPED + "\n\n\n" + PASSING_MODULE
              + "import importlib, sys\n"
-               "sys.modules['helpers.grading'] = fake\n"
+               "import exercises as real\n"
+               "fake.record = lambda name, answer: (\n"
+               "    None if name == 'weight_counts' else real.record(name, answer))\n"
+               "sys.modules['exercises'] = fake\n"
                "importlib.reload = lambda module: fake\n"
-               "grading = fake"},
+               "check = fake.check"},
             {}, {"ex1-check"}),
         "swallowed-errors": (
             {"ex1-answer": TYPED + "\n\n\nget_ipython().set_custom_exc(\n"
@@ -90,11 +94,16 @@ HOSTILE = {
                "_import = builtins.__import__\n"
                "def _quiet_import(name, *args, **kwargs):\n"
                "    module = _import(name, *args, **kwargs)\n"
-               "    if name == 'helpers' and 'evidence' in (args[2] if len(args) > 2 else ()):\n"
-               "        module.evidence.weight_counts = lambda *a, **k: None\n"
+               "    if name == 'exercises' and not hasattr(module.record, 'faked'):\n"
+               "        real = module.record\n"
+               "        def record(name, answer):\n"
+               "            if name != 'weight_counts':\n"
+               "                real(name, answer)\n"
+               "        record.faked = True\n"
+               "        module.record = record\n"
                "    return module\n"
                "builtins.__import__ = _quiet_import\n"
-               "grading = fake"},
+               "check = fake.check"},
             {}, {"ex1-check"}),
         "shipped-helpers-package": ({"ex1-answer": TYPED}, SHIPPED_HELPERS, {"ex1-check"}),
     },

@@ -34,9 +34,9 @@ def nbgrader(course: Path, *args: str, env: dict[str, str] | None = None
 
 
 def autograde(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """``make autograde``'s command (``python -m helpers.autograde``) in ``course``, with
+    """``make autograde``'s command (``python -m grader.autograde``) in ``course``, with
     kernels in the ``smoke`` profile (see test_nbgrader.py)."""
-    result = subprocess.run([sys.executable, "-m", "helpers.autograde", *args], cwd=course,
+    result = subprocess.run([sys.executable, "-m", "grader.autograde", *args], cwd=course,
                             capture_output=True, text=True,
                             env={**os.environ, "COURSE_PROFILE": "smoke"})
     assert not check or result.returncode == 0, (

@@ -18,7 +18,7 @@ which only this test adds:
 
 Everything else is the notebook as a learner runs it: the full profile's bases, image sizes,
 epochs, and every check. The only failures allowed are a check's
-:class:`~helpers.feedback.AccuracyBelowTarget`, which untrained weights on random images
+:class:`~exercises.checks.AccuracyBelowTarget`, which untrained weights on random images
 cannot avoid. Nothing in ``helpers`` knows about this dry run (no environment variable, no
 flag), so it cannot turn on in a learner's run, and no check is weakened for it.
 """

@@ -6,8 +6,14 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import feedback, grading
-from helpers.feedback import AccuracyBelowTarget, CheckFailed
+from exercises import batchnorm_pitfalls as nb04
+from exercises import checks
+from exercises import compile_after_freezing as nb03
+from exercises import feature_extraction as nb05
+from exercises import fine_tuning_cats_vs_dogs as nb06
+from exercises import recursive_freezing as nb02
+from exercises import trainable_weights as nb01
+from exercises.checks import AccuracyBelowTarget, CheckFailed
 
 
 def feedback_of(check, *args, **kwargs) -> str:
@@ -29,9 +35,9 @@ def count_weights(model):
 
 
 def test_weight_counts(capsys):
-    grading.check_weight_counts(count_weights, conv_net())
+    nb01.check_weight_counts(count_weights, conv_net())
     assert capsys.readouterr().out.startswith("✓")
-    text = feedback_of(grading.check_weight_counts, lambda model: (8, 8, 0), conv_net())
+    text = feedback_of(nb01.check_weight_counts, lambda model: (8, 8, 0), conv_net())
     assert "(8, 6, 2)" in text and "(8, 8, 0)" in text and "moving mean" in text
 
 
@@ -44,19 +50,19 @@ def test_weight_counts(capsys):
     (lambda net: [8, 8, 0], "moving mean"),
 ])
 def test_weight_counts_hint_addresses_what_was_counted(what_was_counted, hint):
-    text = feedback_of(grading.check_weight_counts, what_was_counted, conv_net())
+    text = feedback_of(nb01.check_weight_counts, what_was_counted, conv_net())
     assert hint in text.split("hint:")[1]
 
 
 def test_a_wrong_type_is_feedback_not_a_crash():
-    assert "whole number" in feedback_of(grading.check_weight_counts, lambda m: ("8", 6, 2),
+    assert "whole number" in feedback_of(nb01.check_weight_counts, lambda m: ("8", 6, 2),
                                          conv_net())
-    assert "three numbers" in feedback_of(grading.check_weight_counts, lambda m: 8, conv_net())
-    assert "Keras layer" in feedback_of(grading.check_weight_counts, count_weights, None)
+    assert "three numbers" in feedback_of(nb01.check_weight_counts, lambda m: 8, conv_net())
+    assert "Keras layer" in feedback_of(nb01.check_weight_counts, count_weights, None)
     # an error inside the learner's function, or a check, becomes feedback too
-    assert "ZeroDivisionError" in feedback_of(grading.check_weight_counts, lambda m: 1 / 0,
+    assert "ZeroDivisionError" in feedback_of(nb01.check_weight_counts, lambda m: 1 / 0,
                                               conv_net())
-    assert "ValueError" in feedback_of(grading.check_frozen_during_fit, conv_net(), [], [])
+    assert "ValueError" in feedback_of(nb01.check_frozen_during_fit, conv_net(), [], [])
 
 
 def two_layer_model(first="encoder", second="classifier"):
@@ -71,14 +77,14 @@ DATA = (np.random.default_rng(0).normal(size=(64, 4)).astype("float32"),
 
 def test_frozen_during_fit():
     model = two_layer_model()
-    before = {name: grading.snapshot(model.get_layer(name)) for name in ["encoder", "classifier"]}
+    before = {name: nb01.snapshot(model.get_layer(name)) for name in ["encoder", "classifier"]}
     model.get_layer("encoder").trainable = False
     model.compile(optimizer="adam", loss="mse")
     model.fit(*DATA, verbose=0)
-    grading.check_frozen_during_fit(model, before["encoder"], before["classifier"])
+    nb01.check_frozen_during_fit(model, before["encoder"], before["classifier"])
     model.get_layer("encoder").trainable = True
     assert "encoder.trainable == True" in feedback_of(
-        grading.check_frozen_during_fit, model, before["encoder"], before["classifier"])
+        nb01.check_frozen_during_fit, model, before["encoder"], before["classifier"])
 
 
 def test_frozen_through_a_named_layer():
@@ -87,18 +93,18 @@ def test_frozen_through_a_named_layer():
     base.trainable = False
     for layer in base.layers[cut:]:
         layer.trainable = True
-    assert "base.trainable = True first" in feedback_of(grading.check_frozen_through, base,
+    assert "base.trainable = True first" in feedback_of(nb02.check_frozen_through, base,
                                                         "block_12_add")
     base.trainable = True
     for layer in base.layers[:cut]:
         layer.trainable = False
-    grading.check_frozen_through(base, "block_12_add")
+    nb02.check_frozen_through(base, "block_12_add")
     # a cut one layer too high: an index copied from elsewhere, not found by name
     base.layers[cut - 1].trainable = True
-    text = feedback_of(grading.check_frozen_through, base, "block_12_add")
+    text = feedback_of(nb02.check_frozen_through, base, "block_12_add")
     assert "trainable up to it: 1 (block_12_add)" in text and "names.index" in text
     assert "off by one" in text
-    assert "no layer of that name" in feedback_of(grading.check_frozen_through, base, "mixed8")
+    assert "no layer of that name" in feedback_of(nb02.check_frozen_through, base, "mixed8")
 
 
 def freeze_first(base, count: int) -> None:
@@ -108,8 +114,8 @@ def freeze_first(base, count: int) -> None:
 
 
 @pytest.mark.parametrize("check, name, offset", [
-    (grading.check_frozen_through, "block_12_add", 1),
-    (grading.check_unfrozen_from, "block_13_expand", 0),
+    (nb02.check_frozen_through, "block_12_add", 1),
+    (nb02.check_unfrozen_from, "block_13_expand", 0),
 ])
 def test_cut_hints_address_the_cut_that_was_made(check, name, offset):
     base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
@@ -131,12 +137,12 @@ def test_unfrozen_from_catches_a_name_prefix():
     base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
     for layer in base.layers:
         layer.trainable = layer.name.startswith("block_13")
-    assert "startswith" in feedback_of(grading.check_unfrozen_from, base, "block_13_expand")
+    assert "startswith" in feedback_of(nb02.check_unfrozen_from, base, "block_13_expand")
     start = [layer.name for layer in base.layers].index("block_13_expand")
     for index, layer in enumerate(base.layers):
         layer.trainable = index >= start
-    grading.check_unfrozen_from(base, "block_13_expand")
-    assert "no layer of that name" in feedback_of(grading.check_unfrozen_from, base, "block_99")
+    nb02.check_unfrozen_from(base, "block_13_expand")
+    assert "no layer of that name" in feedback_of(nb02.check_unfrozen_from, base, "block_99")
 
 
 def trained_model(base_trainable: bool):
@@ -151,18 +157,18 @@ def trained_model(base_trainable: bool):
 def test_freezing_takes_effect_only_after_compile():
     model = trained_model(base_trainable=True)
     model.get_layer("base").trainable = False
-    assert "compile() again" in feedback_of(grading.check_freeze_takes_effect, model, *DATA)
+    assert "compile() again" in feedback_of(nb03.check_freeze_takes_effect, model, *DATA)
     model.compile(optimizer="adam", loss="mse")
-    grading.check_freeze_takes_effect(model, *DATA)
+    nb03.check_freeze_takes_effect(model, *DATA)
 
 
 def test_unfreezing_takes_effect_only_after_compile():
     model = trained_model(base_trainable=False)
     model.get_layer("base").trainable = True
-    assert "compile() again" in feedback_of(grading.check_unfreeze_takes_effect, model, *DATA)
+    assert "compile() again" in feedback_of(nb03.check_unfreeze_takes_effect, model, *DATA)
     model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="mse")
     before = model.get_weights()
-    grading.check_unfreeze_takes_effect(model, *DATA)
+    nb03.check_unfreeze_takes_effect(model, *DATA)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights())), (
         "a check must restore the weights it trained")
 
@@ -170,7 +176,7 @@ def test_unfreezing_takes_effect_only_after_compile():
 def test_unfreezing_with_a_high_learning_rate_is_flagged():
     model = two_layer_model("base", "head")
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
-    text = feedback_of(grading.check_unfreeze_takes_effect, model, *DATA)
+    text = feedback_of(nb03.check_unfreeze_takes_effect, model, *DATA)
     assert "found:    0.01" in text and "Adam(1e-5)" in text
 
 
@@ -190,15 +196,15 @@ def test_unfrozen_bn_inference():
     base.trainable = False
     model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="mse")
     assert "base.trainable = True" in feedback_of(
-        grading.check_unfrozen_bn_inference, model, base, IMAGES)
+        nb04.check_unfrozen_bn_inference, model, base, IMAGES)
     base.trainable = True
     model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="mse")
-    assert "batch statistics" in feedback_of(grading.check_unfrozen_bn_inference, model, base, IMAGES)
+    assert "batch statistics" in feedback_of(nb04.check_unfrozen_bn_inference, model, base, IMAGES)
     base.layers[-1].trainable = False
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
-    assert "learning rate" in feedback_of(grading.check_unfrozen_bn_inference, model, base, IMAGES)
+    assert "learning rate" in feedback_of(nb04.check_unfrozen_bn_inference, model, base, IMAGES)
     model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="mse")
-    grading.check_unfrozen_bn_inference(model, base, IMAGES)
+    nb04.check_unfrozen_bn_inference(model, base, IMAGES)
 
 
 def test_top_unfrozen_except_bn():
@@ -206,14 +212,14 @@ def test_top_unfrozen_except_bn():
     base.trainable = True
     for layer in base.layers[:-20]:
         layer.trainable = False
-    text = feedback_of(grading.check_top_unfrozen_except_bn, base, 20)
+    text = feedback_of(nb04.check_top_unfrozen_except_bn, base, 20)
     assert "trainable BN: 7 (block_15_expand_BN" in text and "frozen top: none;" in text
     for layer in base.layers[-20:]:
         layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
-    grading.check_top_unfrozen_except_bn(base, 20)
+    nb04.check_top_unfrozen_except_bn(base, 20)
     base.trainable = False
     assert "top_base.trainable = True first" in feedback_of(
-        grading.check_top_unfrozen_except_bn, base, 20)
+        nb04.check_top_unfrozen_except_bn, base, 20)
 
 
 class RecordingShell:
@@ -227,9 +233,9 @@ class RecordingShell:
 def test_ipython_shows_the_feedback_without_a_traceback():
     shell = RecordingShell()
     error = CheckFailed("✗ what\n  expected: 1\n  found:    2\n  hint:     h")
-    feedback._show_without_traceback(shell, CheckFailed, error, None)
+    checks._show_without_traceback(shell, CheckFailed, error, None)
     assert shell.shown == (CheckFailed, error, [str(error)])
-    assert feedback.install() is False  # not inside IPython here
+    assert checks.install() is False  # not inside IPython here
 
 
 def tiny_dataset():
@@ -256,17 +262,17 @@ def test_extract_features_catches_labels_read_in_a_second_pass():
         features = feature_extractor.predict(dataset, verbose=0)
         return features, np.concatenate([np.asarray(y) for _, y in dataset])
 
-    grading.check_extract_features(one_pass, extractor, tiny_dataset())
-    assert "same loop" in feedback_of(grading.check_extract_features, two_passes, extractor,
+    nb05.check_extract_features(one_pass, extractor, tiny_dataset())
+    assert "same loop" in feedback_of(nb05.check_extract_features, two_passes, extractor,
                                       tiny_dataset())
     assert "a tuple of two arrays" in feedback_of(
-        grading.check_extract_features, lambda e, d: None, extractor, tiny_dataset())
+        nb05.check_extract_features, lambda e, d: None, extractor, tiny_dataset())
 
     def feature_maps(feature_extractor, dataset):  # called the base, not the extractor that pools
         pairs = [(np.asarray(x), np.asarray(y)) for x, y in dataset]
         return np.concatenate([f for f, _ in pairs]), np.concatenate([y for _, y in pairs])
 
-    assert "call feature_extractor" in feedback_of(grading.check_extract_features, feature_maps,
+    assert "call feature_extractor" in feedback_of(nb05.check_extract_features, feature_maps,
                                                    extractor, tiny_dataset())
 
 
@@ -284,30 +290,30 @@ def test_logit_head():
                            verbose=0)
         return head, history
 
-    grading.check_logit_head(*trained(), epochs=2)
+    nb05.check_logit_head(*trained(), epochs=2)
     for at_half in ["accuracy", keras.metrics.BinaryAccuracy()]:
-        text = feedback_of(grading.check_logit_head, *trained(metrics=[at_half]), epochs=2)
+        text = feedback_of(nb05.check_logit_head, *trained(metrics=[at_half]), epochs=2)
         assert "found:    threshold 0.5" in text and "threshold=0.0" in text
-    assert "no BinaryAccuracy" in feedback_of(grading.check_logit_head, *trained(metrics=[]),
+    assert "no BinaryAccuracy" in feedback_of(nb05.check_logit_head, *trained(metrics=[]),
                                               epochs=2)
-    assert "no activation" in feedback_of(grading.check_logit_head, *trained("sigmoid"), epochs=2)
-    assert "from_logits=True" in feedback_of(grading.check_logit_head, *trained(from_logits=False),
+    assert "no activation" in feedback_of(nb05.check_logit_head, *trained("sigmoid"), epochs=2)
+    assert "from_logits=True" in feedback_of(nb05.check_logit_head, *trained(from_logits=False),
                                              epochs=2)
-    assert "1 epochs" in feedback_of(grading.check_logit_head, *trained(epochs=1), epochs=2)
+    assert "1 epochs" in feedback_of(nb05.check_logit_head, *trained(epochs=1), epochs=2)
     other = np.random.default_rng(1).normal(size=(16, 3)).astype("float32")
-    grading.check_logit_head(*trained(), epochs=2, validation=(features, labels))
+    nb05.check_logit_head(*trained(), epochs=2, validation=(features, labels))
     assert "validation split you were given" in feedback_of(
-        grading.check_logit_head, *trained(), epochs=2, validation=(other, labels))
+        nb05.check_logit_head, *trained(), epochs=2, validation=(other, labels))
 
 
 def test_ranking():
     results = [{"val_accuracy": a} for a in (0.8, 0.9, 0.7)]
     ranking = sorted(results, key=lambda r: r["val_accuracy"], reverse=True)
-    grading.check_ranking(ranking, ranking[0], results, key="val_accuracy")
+    nb05.check_ranking(ranking, ranking[0], results, key="val_accuracy")
     ascending = sorted(results, key=lambda r: r["val_accuracy"])
-    assert "reverse=True" in feedback_of(grading.check_ranking, ascending, ascending[0], results,
+    assert "reverse=True" in feedback_of(nb05.check_ranking, ascending, ascending[0], results,
                                          key="val_accuracy")
-    assert "every entry" in feedback_of(grading.check_ranking, ranking[:2], ranking[0], results,
+    assert "every entry" in feedback_of(nb05.check_ranking, ranking[:2], ranking[0], results,
                                         key="val_accuracy")
 
 
@@ -331,7 +337,7 @@ BINARY = (np.arange(8) % 2).astype("float32")
 
 def test_frozen_base_in_inference_mode():
     _, base = bn_model()
-    check = grading.check_frozen_base_in_inference_mode
+    check = nb06.check_frozen_base_in_inference_mode
     assert "base.trainable = False" in feedback_of(check, guide_model(base), base, PIXELS,
                                                    scale_to_unit)
     base.trainable = False
@@ -360,7 +366,7 @@ def test_unfrozen_for_fine_tuning():
     base.trainable = False
     model = compiled_guide_model(base, 1e-2)
     model.fit(PIXELS, BINARY, verbose=0)
-    check = grading.check_unfrozen_for_fine_tuning
+    check = nb06.check_unfrozen_for_fine_tuning
     assert "base.trainable = True" in feedback_of(check, model, base, PIXELS, BINARY, 1e-5)
     base.trainable = True
     assert "BatchNormalization" in feedback_of(check, model, base, PIXELS, BINARY, 1e-5)
@@ -406,7 +412,7 @@ def test_fine_tuned_accepts_early_stopping_and_an_earlier_epoch_put_back():
     stop = keras.callbacks.EarlyStopping(patience=1, restore_best_weights=True)
     history = model.fit(PIXELS, BINARY, epochs=6, validation_data=validation, callbacks=[stop],
                         verbose=0)
-    grading.check_fine_tuned(model, base, history, head_weights, validation, test,
+    nb06.check_fine_tuned(model, base, history, head_weights, validation, test,
                              max_learning_rate=1e-3, min_accuracy=0)
     # a checkpoint of the first epoch loaded back: not the last epoch's val_loss any more
     model, base, head_weights, (validation, test) = fine_tuning_setup()
@@ -416,12 +422,12 @@ def test_fine_tuned_accepts_early_stopping_and_an_earlier_epoch_put_back():
                         verbose=0)
     model.set_weights(epochs[0])
     assert not np.isclose(history.history["val_loss"][-1], model.evaluate(validation, verbose=0))
-    grading.check_fine_tuned(model, base, history, head_weights, validation, test,
+    nb06.check_fine_tuned(model, base, history, head_weights, validation, test,
                              max_learning_rate=1e-3, min_accuracy=0)
 
 
 def test_fine_tuned_catches_each_shortcut():
-    check = grading.check_fine_tuned
+    check = nb06.check_fine_tuned
     model, base, head_weights, (validation, test) = fine_tuning_setup()
     history = model.fit(PIXELS, BINARY, epochs=2, validation_data=validation, verbose=0)
     accuracy = float(np.mean((np.asarray(model(PIXELS)).ravel() > 0) == (BINARY > 0.5)))
@@ -455,11 +461,11 @@ def test_only_the_accuracy_floor_raises_accuracy_below_target():
     model, base, head_weights, (validation, test) = fine_tuning_setup()
     history = model.fit(PIXELS, BINARY, epochs=2, validation_data=validation, verbose=0)
     with pytest.raises(AccuracyBelowTarget):
-        grading.check_fine_tuned(model, base, history, head_weights, validation, test,
+        nb06.check_fine_tuned(model, base, history, head_weights, validation, test,
                                  max_learning_rate=1e-3, min_accuracy=1.01)
     for learning_rate_cap, history_given in [(1e-5, history),
                                              (1e-3, model.fit(PIXELS, BINARY, verbose=0))]:
         with pytest.raises(CheckFailed) as caught:
-            grading.check_fine_tuned(model, base, history_given, head_weights, validation,
+            nb06.check_fine_tuned(model, base, history_given, head_weights, validation,
                                      test, max_learning_rate=learning_rate_cap, min_accuracy=0)
         assert type(caught.value) is CheckFailed

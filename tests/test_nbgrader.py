@@ -32,7 +32,7 @@ from nbgrader_course import (autograde, copy_course, fill_answers, hidden_test_l
 
 def test_release_of_an_unknown_assignment_stops_and_names_it(released_course, tmp_path):
     course = copy_course(released_course, tmp_path)
-    result = subprocess.run([sys.executable, "-m", "helpers.release", ASSIGNMENTS[0], "07-nope"],
+    result = subprocess.run([sys.executable, "-m", "grader.release", ASSIGNMENTS[0], "07-nope"],
                             cwd=course, capture_output=True, text=True)
     assert result.returncode != 0 and result.stdout == f"released {ASSIGNMENTS[0]}\n"
     assert result.stderr.startswith("generate_assignment 07-nope failed:\n[ERROR] No notebooks")
@@ -62,7 +62,7 @@ def test_released_notebooks_hide_solutions_and_hidden_tests(released_course, ass
     generated, _ = paths(released_course, assignment)
     text = generated.read_text()
     for marker in ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "importlib.reload",
-                   "evidence."]:
+                   "exercises.record"]:
         assert marker not in text
     notebook = nbformat.read(generated, as_version=4)
     assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")

@@ -1,4 +1,4 @@
-"""Hostile submissions through the real autograde path: `python -m helpers.autograde` on a
+"""Hostile submissions through the real autograde path: `python -m grader.autograde` on a
 2-worker Dask LocalCluster, each kernel in the sandbox, a known-correct control in the batch.
 
 Every submission answers both exercises of notebook 01 correctly (2 + 2 points) unless its
@@ -26,7 +26,7 @@ from nbformat.v4 import new_code_cell
 from conftest import ROOT, needs_mirror
 from nbgrader_course import autograde, copy_course, fill_answers, scores, submit
 
-from helpers.sandbox import bubblewrap_problem
+from grader.sandbox import COURSE_CODE, bubblewrap_problem
 
 ASSIGNMENT = "01-trainable-weights"
 LIMITS = ["--Sandbox.cell_timeout=15", "--Sandbox.submission_timeout=45",
@@ -56,16 +56,16 @@ SURVIVED = {
     "allocates-3-gib": ("import numpy as np\nhuge = np.ones(3 * 2**27)", "memory cap: 2048 MiB"),
     "writes-everywhere": (
         "import os, subprocess\n"
-        "for command in (['mount', '-o', 'remount,rw,bind', '{root}/helpers'],\n"
+        "for command in (['mount', '-o', 'remount,rw,bind', '{root}/exercises'],\n"
         "                ['unshare', '-Urm', 'true']):\n"
         "    print(command[0], subprocess.run(command, capture_output=True).returncode)\n"
-        "for path in '{root}/helpers/grading.py {course}/.nbgrader/gradebook.db "
+        "for path in '{root}/exercises/checks.py {course}/.nbgrader/gradebook.db "
         "{course}/submitted/control/{a}/{a}.ipynb {course}/autograded/control/{a}/{a}.ipynb "
-        "{course}/nbgrader_config.py {root}/helpers/injected.py'.split():\n"
+        "{course}/nbgrader_config.py {root}/grader/injected.py'.split():\n"
         "    try:\n        with open(path, 'a') as file:\n            file.write('# x')\n"
         "        print('WROTE', path)\n"
         "    except OSError as error:\n        print('refused', path, type(error).__name__)",
-        "refused {root}/helpers/grading.py OSError"),
+        "refused {root}/exercises/checks.py OSError"),
     "reads-instructor-files": (
         "import os, socket\n"
         f"for path in '{ESCAPE_PATHS}'.split():\n"
@@ -170,7 +170,7 @@ def hostile_batch(released_course, tmp_path_factory):
         if points is not None:
             cell(notebook, "ex2-check").metadata["nbgrader"]["points"] = points
         submit(course, name, ASSIGNMENT, notebook)
-    before = snapshot(ROOT / "helpers", ROOT / "solutions", course / "solutions")
+    before = snapshot(*COURSE_CODE, ROOT / "solutions", course / "solutions")
     result = autograde(course, ASSIGNMENT, "--workers=2", *LIMITS, check=False)
     return course, result, before
 
@@ -180,7 +180,7 @@ def test_the_grader_finishes_and_the_control_keeps_full_marks(hostile_batch):
     course, result, before = hostile_batch
     assert result.returncode == 0, result.stderr[-3000:]
     assert scores(course, ASSIGNMENT, "control") == {"ex1-check": (2, 2), "ex2-check": (2, 2)}
-    assert snapshot(ROOT / "helpers", ROOT / "solutions", course / "solutions") == before
+    assert snapshot(*COURSE_CODE, ROOT / "solutions", course / "solutions") == before
     graded = re.findall(r"^\[[#.]+\] \d+/\d+ (\S+) ", result.stderr, re.MULTILINE)
     assert sorted(graded) == sorted(["control", SURVIVOR, *STOPPED, *TEST_CELL_EDITS])
 
@@ -307,8 +307,8 @@ def test_without_a_sandbox_autograde_refuses_unless_asked(released_course, tmp_p
 
 
 def test_only_cells_the_release_tags_slow_get_the_long_limit():
-    from helpers.execute import SandboxedExecute
-    from helpers.sandbox import Sandbox
+    from grader.execute import SandboxedExecute
+    from grader.sandbox import Sandbox
 
     name = "06-fine-tuning-cats-vs-dogs"
     execute = SandboxedExecute(released_dir=str(ROOT / "notebooks"))
@@ -332,7 +332,7 @@ def test_only_cells_the_release_tags_slow_get_the_long_limit():
 
 @pytest.mark.parametrize("written_mb, stopped", [(3, "disk"), (1, None)])
 def test_the_watch_stops_a_kernel_whose_folders_pass_the_disk_cap(tmp_path, written_mb, stopped):
-    from helpers.sandbox import LimitWatch
+    from grader.sandbox import LimitWatch
 
     for number in range(written_mb):  # files of 1 MiB each: no one file is over the cap
         (tmp_path / "nested" / str(number)).parent.mkdir(exist_ok=True)

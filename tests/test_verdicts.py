@@ -1,7 +1,7 @@
 """Hidden tests judged from records: each answer on fresh inputs, then a verdict from the record.
 
 Here the recording and the judging share this process, to test what each verdict says; the
-autograde tests (test_honest_grades.py) run the judge in its own process, as grading does.
+round trip (test_nbgrader.py) runs the judge in its own process, as grading does.
 """
 
 from __future__ import annotations
@@ -13,8 +13,12 @@ import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_output
 
-from helpers import evidence, fresh, verdicts
-from helpers.judge import CollectEvidence, JudgeOutsideKernel, judged_cells
+import exercises
+from exercises import inputs
+from exercises.trainable_weights import weight_count_models
+from grader import records, verdicts
+from grader.judge import CollectEvidence, JudgeOutsideKernel, judged_cells
+from grader.records import Record
 
 BN = keras.layers.BatchNormalization
 
@@ -26,8 +30,8 @@ def folder(tmp_path, monkeypatch):
 
 
 def judged(folder, name: str, answer) -> dict:
-    """Record ``answer`` with the evidence function ``name``, then judge the record."""
-    getattr(evidence, name)(answer)
+    """Record ``answer`` for the exercise ``name``, then judge the record."""
+    exercises.record(name, answer)
     return verdicts.verdict(folder, name)
 
 
@@ -168,18 +172,19 @@ def test_unfrozen_bn_inference_and_top_unfrozen(folder):
 
 
 def test_the_fresh_inputs_follow_the_grading_seed(folder, monkeypatch):
-    by_seed = {seed: [count_weights(model) for model in fresh.weight_count_models(seed)]
+    by_seed = {seed: [count_weights(model) for model in weight_count_models(seed)]
                for seed in range(6)}
     assert len({tuple(found) for found in by_seed.values()}) > 3, by_seed
-    cuts = {tuple(case.argument for case in fresh.frozen_through_cases(seed)) for seed in range(6)}
+    cuts = {tuple(case.argument for case in exercises.exercise("frozen_through").inputs(seed))
+            for seed in range(6)}
     assert len(cuts) > 3, cuts
     # answers right for the seed of a run made before grading are wrong under grading's seed
-    evidence.weight_counts(count_weights)
+    exercises.record("weight_counts", count_weights)
     assert verdicts.verdict(folder, "weight_counts", seed=0)["passed"]
     other = next(seed for seed in range(1, 6) if by_seed[seed] != by_seed[0])
     assert not verdicts.verdict(folder, "weight_counts", seed=other)["passed"]
     monkeypatch.setenv("COURSE_EVIDENCE_SEED", str(other))
-    evidence.weight_counts(count_weights)
+    exercises.record("weight_counts", count_weights)
     assert verdicts.verdict(folder, "weight_counts", seed=other)["passed"]
 
 
@@ -209,7 +214,7 @@ def test_extracted_features(folder):
         return features, np.concatenate([np.asarray(labels) for _, labels in dataset])
 
     def another_extractor(feature_extractor, dataset):  # a global, not the one given
-        return extract_features(fresh.small_cnn(), dataset)
+        return extract_features(inputs.small_cnn(), dataset)
 
     for answer in [two_passes, another_extractor, lambda extractor, dataset: None]:
         assert not passes(folder, "extracted_features", answer)
@@ -272,7 +277,7 @@ def test_classifier_on_frozen_base(folder):
         "no training=False": lambda base, size: build_classifier(base, size, training=None),
         "no rescaling": lambda base, size: build_classifier(base, size, rescale=False),
         "base left trainable": lambda base, size: build_classifier(base, size, freeze=False),
-        "another base": lambda base, size: build_classifier(fresh.small_mobilenet_v2(), 32),
+        "another base": lambda base, size: build_classifier(inputs.small_mobilenet_v2(), 32),
     }
     for why, answer in wrong.items():
         assert not passes(folder, "classifier_on_frozen_base", answer), why
@@ -284,7 +289,7 @@ def prepare_fine_tuning(model, base, learning_rate, freeze_batch_norm=True, comp
         if freeze_batch_norm and isinstance(layer, BN):
             layer.trainable = False
     if compile:
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=fresh.binary_loss())
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=inputs.binary_loss())
 
 
 def test_unfrozen_for_fine_tuning(folder):
@@ -338,12 +343,12 @@ def test_a_damaged_record_fails_with_a_message(folder, damage):
 
 
 def test_a_record_of_fewer_cases_than_inputs_fails(folder):
-    evidence.record("weight_counts", [{"returned": [14, 8, 6]}])  # right on the first model only
+    records.write(folder, "weight_counts", Record([{"returned": [14, 8, 6]}]))  # first model only
     assert verdicts.verdict(folder, "weight_counts")["passed"] is False
 
 
 def test_pickled_arrays_in_a_record_are_not_loaded(folder):
-    evidence.record("classifier_only_training", [{"flags": {}}, {"flags": {}}])
+    records.write(folder, "classifier_only_training", Record([{"flags": {}}, {"flags": {}}]))
     np.savez(folder / "classifier_only_training.npz",
              case0_weight0=np.array([object()], dtype=object))
     result = verdicts.verdict(folder, "classifier_only_training")
@@ -358,8 +363,8 @@ def test_a_record_that_links_elsewhere_is_not_read(folder, tmp_path_factory):
 
 
 def test_an_oversized_record_is_not_read(folder, monkeypatch):
-    monkeypatch.setattr(verdicts, "MAX_RECORD_BYTES", 10)
-    evidence.record("weight_counts", [{"returned": [14, 8, 6]}] * 3)
+    monkeypatch.setattr(records, "MAX_RECORD_BYTES", 10)
+    records.write(folder, "weight_counts", Record([{"returned": [14, 8, 6]}] * 3))
     assert "larger than 10 bytes" in verdicts.verdict(folder, "weight_counts")["message"]
 
 
@@ -376,9 +381,9 @@ def graded_cell(source: str, outputs=()):
 def test_judged_cells_come_from_the_test_cells_own_source():
     from nbformat.v4 import new_notebook
 
-    answer = new_code_cell("evidence.weight_counts(count_weights)")  # not a test cell
-    test = graded_cell("grading.check(x)\n### BEGIN HIDDEN TESTS\nfrom helpers import evidence\n"
-                       "evidence.frozen_through(freeze_through)\n### END HIDDEN TESTS")
+    answer = new_code_cell('exercises.record("weight_counts", count_weights)')  # not a test cell
+    test = graded_cell('check("x", y)\n### BEGIN HIDDEN TESTS\nimport exercises\n'
+                       'exercises.record("frozen_through", freeze_through)\n### END HIDDEN TESTS')
     assert judged_cells(new_notebook(cells=[answer, test])) == {1: "frozen_through"}
 
 

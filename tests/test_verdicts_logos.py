@@ -7,8 +7,12 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import EVIDENCE_SEED_ENV, evidence, fresh, grading_logos, verdicts
-from helpers.feedback import CheckFailed
+import exercises
+from exercises import fine_tuning_your_own_images as nb07
+from exercises import inputs
+from exercises.checks import CheckFailed
+from grader import verdicts
+from grader.records import SEED_ENV
 from test_verdicts import folder, judged, passes  # noqa: F401 (folder is a fixture)
 
 BN = keras.layers.BatchNormalization
@@ -18,8 +22,8 @@ GRADING_SEED = 5
 
 def passes_when_graded(folder, monkeypatch, name: str, answer) -> bool:
     """Record and judge ``answer`` under :data:`GRADING_SEED`, as autograde would."""
-    monkeypatch.setenv(EVIDENCE_SEED_ENV, str(GRADING_SEED))
-    getattr(evidence, name)(answer)
+    monkeypatch.setenv(SEED_ENV, str(GRADING_SEED))
+    exercises.record(name, answer)
     return verdicts.verdict(folder, name, seed=GRADING_SEED)["passed"]
 
 
@@ -55,7 +59,7 @@ def test_loss_for_label_modes(folder, monkeypatch):
                       lambda mode: keras.losses.SparseCategoricalCrossentropy())
     assert not passes(folder, "loss_for_label_modes",  # probabilities taken for logits
                       lambda mode: type(loss_for(mode))(from_logits=True))
-    visible = {mode: grading_logos.loss_values(loss_for, seed=0)[mode] for mode in fresh.LABEL_MODES}
+    visible = nb07.loss_values(loss_for, exercises.exercise("loss_for_label_modes").inputs(0))
     typed = lambda mode: lambda labels, probabilities: visible[mode]  # the visible check's values
     assert passes(folder, "loss_for_label_modes", typed)  # on the notebook's own inputs...
     assert not passes_when_graded(folder, monkeypatch, "loss_for_label_modes", typed)  # not graded
@@ -64,7 +68,7 @@ def test_loss_for_label_modes(folder, monkeypatch):
 
 def unfreeze_from_block(base, block):
     base.trainable = True
-    start = grading_logos.block_start(base, block)
+    start = nb07.block_start(base, block)
     for layer in base.layers[:start]:
         layer.trainable = False
     for layer in base.layers[start:]:
@@ -90,7 +94,7 @@ def test_unfrozen_from_block(folder):
     def typed_block(base, block):  # one block per base, whatever block is asked for
         unfreeze_from_block(base, typed["mobilenet" if "mobilenet" in base.name else "small_cnn"])
 
-    drawn = [case.argument for case in fresh.block_cases(0)]  # the blocks passes() asks for
+    drawn = [case.argument for case in exercises.exercise("unfrozen_from_block").inputs(0)]
     assert drawn != list(typed.values()), "at this seed, the typed blocks would be right"
     for wrong in [bn_trainable, only_the_block, typed_block]:
         assert not passes(folder, "unfrozen_from_block", wrong), wrong.__name__
@@ -110,11 +114,10 @@ def test_discriminative_step(folder, monkeypatch):
     assert not passes(folder, "discriminative_step",  # the rates swapped
                       lambda base, base_rate, head_rate: discriminative_optimizer(
                           base, head_rate, base_rate))
-    case = fresh.rates_case(0)  # the visible check's rates, typed
-    typed = lambda base, base_rate, head_rate: discriminative_optimizer(
-        base, case.base_rate, case.head_rate)
-    graded = fresh.rates_case(GRADING_SEED)
-    assert not 0.5 < (graded.base_rate / graded.head_rate) / (case.base_rate / case.head_rate) < 2
+    shown = nb07.rates(0)  # the visible check's rates, typed
+    typed = lambda base, base_rate, head_rate: discriminative_optimizer(base, *shown)
+    graded = nb07.rates(GRADING_SEED)
+    assert not 0.5 < (graded[0] / graded[1]) / (shown[0] / shown[1]) < 2
     assert not passes_when_graded(folder, monkeypatch, "discriminative_step", typed)
     assert passes_when_graded(folder, monkeypatch, "discriminative_step", discriminative_optimizer)
     message = judged(folder, "discriminative_step",
@@ -124,16 +127,16 @@ def test_discriminative_step(folder, monkeypatch):
 
 def test_the_visible_checks_say_expected_found_and_hint():
     with pytest.raises(CheckFailed, match="(?s)expected:.*found:.*hint:.*MultiOptimizer"):
-        grading_logos.check_discriminative_optimizer(
-            lambda base, base_rate, head_rate: keras.optimizers.Adam(head_rate))
+        exercises.check("discriminative_step",
+                        lambda base, base_rate, head_rate: keras.optimizers.Adam(head_rate))
     with pytest.raises(CheckFailed, match="(?s)expected:.*found:.*hint:.*label_mode"):
-        grading_logos.check_loss_for(lambda mode: keras.losses.CategoricalCrossentropy())
-    base = fresh.small_cnn()
+        exercises.check("loss_for_label_modes", lambda mode: keras.losses.CategoricalCrossentropy())
+    base = inputs.small_cnn()
     with pytest.raises(CheckFailed, match="(?s)trainable before:.*hint:.*block"):
         base.trainable = True
-        grading_logos.check_unfrozen_from_block(base, "block2")
-    names = fresh.class_names(0)
-    model = build_classifier(fresh.frozen_small_base(), names, keras.layers.Rescaling(1 / 255),
+        exercises.check("unfrozen_from_block", base, "block2")
+    names = nb07.class_names(0)
+    model = build_classifier(nb07.frozen_small_base(), names, keras.layers.Rescaling(1 / 255),
                              units=len(names) + 1)
     with pytest.raises(CheckFailed, match="(?s)one output per class.*len\\(class_names\\)"):
-        grading_logos.check_classifier_head(model, names, np.zeros((2, 16, 16, 3), "float32"))
+        exercises.check("classifier_for_classes", model, names, np.zeros((2, 16, 16, 3), "float32"))

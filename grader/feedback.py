@@ -12,7 +12,7 @@ the first graded assignment would hand every student the hidden checks of the wh
   quotes the lines that failed, hidden ones included.
 
 The student still sees each test cell's points and what it printed, and for a failed check
-its feedback (expected, found, hint), which :class:`helpers.feedback.CheckFailed` carries
+its feedback (expected, found, hint), which :class:`exercises.checks.CheckFailed` carries
 in its message.
 """
 

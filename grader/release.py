@@ -5,7 +5,7 @@ nbgrader before it starts; six assignments, generated and released, took about 5
 This runs the same two steps through nbgrader's own API (what Formgrader's buttons call), with
 the course's ``nbgrader_config.py``, for every assignment named on the command line:
 
-    python -m helpers.release 01-trainable-weights 02-recursive-freezing ...
+    python -m grader.release 01-trainable-weights 02-recursive-freezing ...
 
 A step that fails stops the release with nbgrader's log and a non-zero exit status.
 """
@@ -37,5 +37,5 @@ def release(assignments: list[str], config_file: Path = Path("nbgrader_config.py
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:
-        sys.exit("usage: python -m helpers.release ASSIGNMENT...")
+        sys.exit("usage: python -m grader.release ASSIGNMENT...")
     release(sys.argv[1:])

@@ -4,7 +4,8 @@ nbgrader starts the submission's kernel as the grader's own user, with the cours
 gradebook and every other submission on disk. Here the kernel is started through
 ``bwrap`` (Debian's ``bubblewrap``) and ``prlimit``, and sees:
 
-* the system (``/usr``, ``/etc``), Python and the course's ``helpers/``: read only;
+* the system (``/usr``, ``/etc``), Python and the course's code (``helpers/``,
+  ``exercises/``, ``grader/``, first on its ``PYTHONPATH``): read only;
 * ``COURSE_ASSETS`` (the offline mirror) and :attr:`Sandbox.read_only_paths`: read only;
 * its own submission folder, and the folder its records go to: writable;
 * a private, empty ``/tmp`` (in memory, of at most :attr:`Sandbox.disk_mb`) that is also its
@@ -18,7 +19,7 @@ submission. It talks to the grader through Unix sockets in a private folder (Zer
 ``ipc`` transport), since it has no network.
 
 The limits (all in :class:`Sandbox`, set as ``c.Sandbox.<name>`` in ``nbgrader_config.py``)
-are enforced by :class:`helpers.execute.SandboxedExecute`, except memory: ``prlimit
+are enforced by :class:`grader.execute.SandboxedExecute`, except memory: ``prlimit
 --data`` caps what each of the kernel's processes can allocate (past it, the allocation
 raises MemoryError and the kernel goes on), and :class:`LimitWatch` stops the kernel when
 its processes together hold more than the cap plus :data:`MEMORY_SLACK_MB` (a kernel that
@@ -43,7 +44,9 @@ from traitlets.config import LoggingConfigurable
 
 from helpers.assets import ASSETS_ENV, CACHE_ENV
 
-HELPERS = Path(__file__).resolve().parent
+#: The course's code the kernel imports: the same folders the grader itself runs from.
+COURSE_ROOT = Path(__file__).resolve().parent.parent
+COURSE_CODE = [COURSE_ROOT / name for name in ("helpers", "exercises", "grader")]
 #: Environment variables passed on to a sandboxed kernel (the rest of the grader's are not).
 PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONHASHSEED", "MPLBACKEND")
 PASSED_ENV_PREFIXES = ("COURSE_", "KERAS_", "TF_", "OMP_")
@@ -96,7 +99,7 @@ class Sandbox(LoggingConfigurable):
         "Stored output of one notebook, in KiB; what comes after is dropped, with a note."
     )).tag(config=True)
     read_only_paths = List(Unicode(), help=(
-        "More folders the kernel may read (COURSE_ASSETS, Python and helpers/ always)."
+        "More folders the kernel may read (COURSE_ASSETS, Python and the course's code always)."
     )).tag(config=True)
     devices = List(Unicode(), help=(
         "Devices the kernel may use, e.g. ['/dev/nvidia0', '/dev/nvidiactl', "
@@ -124,8 +127,8 @@ class Sandbox(LoggingConfigurable):
             f"submissions you trust with --Sandbox.allow_unsandboxed=True.")
 
     def readable_paths(self) -> list[Path]:
-        """Folders the kernel may read: Python, the course's helpers, assets, and extras."""
-        paths = [Path(sys.prefix), Path(sys.base_prefix), HELPERS]
+        """Folders the kernel may read: Python, the course's code, assets, and extras."""
+        paths = [Path(sys.prefix), Path(sys.base_prefix), *COURSE_CODE]
         assets = os.environ.get(ASSETS_ENV)
         paths += [Path(assets)] if assets else []
         paths += [Path(extra) for extra in self.read_only_paths]
@@ -166,7 +169,8 @@ class Sandbox(LoggingConfigurable):
         kept = {key: value for key, value in inherited.items()
                 if key in PASSED_ENV or key.startswith(PASSED_ENV_PREFIXES)}
         kept.update(HOME=PRIVATE_TMP, TMPDIR=PRIVATE_TMP,
-                    MPLCONFIGDIR=f"{PRIVATE_TMP}/matplotlib")
+                    MPLCONFIGDIR=f"{PRIVATE_TMP}/matplotlib",
+                    PYTHONPATH=str(COURSE_ROOT))  # the grader's own exercises, not another copy
         kept[CACHE_ENV] = f"{PRIVATE_TMP}/course-cache"
         return kept
 

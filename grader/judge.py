@@ -2,19 +2,21 @@
 
 nbgrader runs the hidden tests in the learner's own kernel, after the learner's code, and
 scores a test cell by whether it ended in an error. Whatever the submission patched there
-(the checks, ``importlib.reload``, numpy, builtins, IPython's exception handler, a ``helpers``
-package shipped beside the notebook) could decide that. Here the kernel only *records*:
+(the checks, ``importlib.reload``, numpy, builtins, IPython's exception handler, an
+``exercises`` package shipped beside the notebook) could decide that. Here the kernel only
+*records*:
 
 1. :class:`CollectEvidence` (before nbgrader's Execute) gives the kernel an empty folder,
    through ``$COURSE_EVIDENCE``, and the seed of this submission's fresh inputs, through
    ``$COURSE_EVIDENCE_SEED``. The seed is a keyed hash of the student, assignment and
    notebook under the course's secret (``.nbgrader/grading-secret``, made at the first
    autograde): the same on every regrade, unknown to anyone before grading.
-2. During execution, a test cell's hidden part (``evidence.NAME(answer)``) runs the learner's
-   answer on inputs the notebook never showed and records what it did (:mod:`helpers.evidence`).
+2. During execution, a test cell's hidden part (``exercises.record(NAME, answer)``) runs the
+   learner's answer on inputs the notebook never showed and records what it did
+   (:mod:`grader.records`).
 3. :class:`JudgeOutsideKernel` (after Execute, before SaveAutoGrades) asks a separate,
    isolated Python to judge every record with its own copy of the checks
-   (:mod:`helpers.verdicts`; one such process serves the whole autograde run, started at the
+   (:mod:`grader.verdicts`; one such process serves the whole autograde run, started at the
    first submission), and replaces each such test cell's outputs with that verdict:
    ``✓ ...`` for full points, or the check's expected / found / hint as an error, which
    nbgrader scores 0. A test cell whose record is missing (the cell stopped early, or the
@@ -47,14 +49,16 @@ from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Integer, Unicode
 
-from helpers import EVIDENCE_ENV, EVIDENCE_SEED_ENV, VERDICTS_PREFIX
+from grader.records import RECORDS_ENV, SEED_ENV
+from grader.verdicts import VERDICTS_PREFIX
 
-#: ``evidence.NAME(`` at the start of a line of a test cell: that cell is judged by NAME.
-JUDGED_CALL = re.compile(r"^\s*evidence\.(\w+)\(", re.MULTILINE)
+#: ``exercises.record("NAME", ...`` at the start of a line of a test cell: that cell is
+#: judged by the exercise NAME.
+JUDGED_CALL = re.compile(r"""^\s*exercises\.record\(\s*["'](\w+)["']""", re.MULTILINE)
 COURSE_ROOT = Path(__file__).resolve().parent.parent
-#: The judge's process: isolated mode, with the course's helpers first on its path.
+#: The judge's process: isolated mode, with the course's code first on its path.
 BOOT = ("import sys; sys.path.insert(0, {root!r}); "
-        "from helpers.verdicts import main; main()")
+        "from grader.verdicts import main; main()")
 
 
 def judged_cells(notebook: NotebookNode) -> dict[int, str]:
@@ -92,8 +96,8 @@ class CollectEvidence(NbGraderPreprocessor):
         if judged_cells(nb):
             judge_process()  # it starts up while the kernel runs
         folder, seed = tempfile.mkdtemp(prefix="evidence-"), self.seed(resources)
-        os.environ[EVIDENCE_ENV] = folder  # the kernel nbgrader starts next inherits them
-        os.environ[EVIDENCE_SEED_ENV] = str(seed)
+        os.environ[RECORDS_ENV] = folder  # the kernel nbgrader starts next inherits them
+        os.environ[SEED_ENV] = str(seed)
         resources["evidence"] = {"folder": folder, "seed": seed}
         return nb, resources
 
@@ -105,8 +109,8 @@ class JudgeOutsideKernel(NbGraderPreprocessor):
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         collected = resources.pop("evidence", None)
-        os.environ.pop(EVIDENCE_ENV, None)
-        os.environ.pop(EVIDENCE_SEED_ENV, None)
+        os.environ.pop(RECORDS_ENV, None)
+        os.environ.pop(SEED_ENV, None)
         if collected is None:
             raise RuntimeError("JudgeOutsideKernel needs CollectEvidence before Execute")
         folder = collected["folder"]
@@ -149,13 +153,13 @@ class JudgeOutsideKernel(NbGraderPreprocessor):
 
 
 class JudgeProcess:
-    """:mod:`helpers.verdicts` in a fresh isolated Python (``-I``: no current folder, no user
+    """:mod:`grader.verdicts` in a fresh isolated Python (``-I``: no current folder, no user
     site, no ``PYTHON*`` variables), run from an empty folder, answering one request a line."""
 
     def __init__(self) -> None:
         environment = {key: value for key, value in os.environ.items()
                        if not key.startswith("PYTHON")
-                       and key not in {EVIDENCE_ENV, EVIDENCE_SEED_ENV}}
+                       and key not in {RECORDS_ENV, SEED_ENV}}
         self.workdir = tempfile.TemporaryDirectory(prefix="judge-")
         self.errors = open(Path(self.workdir.name) / "stderr", "w+b")
         self.process = subprocess.Popen(

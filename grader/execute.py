@@ -1,8 +1,8 @@
 """nbgrader's Execute, made safe for submissions nobody can trust.
 
 :class:`SandboxedExecute` replaces ``nbgrader.preprocessors.Execute`` in ``nbgrader
-autograde``. It runs the submission's kernel in the sandbox of :mod:`helpers.sandbox`, and
-executes the notebook cell by cell under the limits of :class:`helpers.sandbox.Sandbox`:
+autograde``. It runs the submission's kernel in the sandbox of :mod:`grader.sandbox`, and
+executes the notebook cell by cell under the limits of :class:`grader.sandbox.Sandbox`:
 
 * each cell has its own time limit: long for cells the released notebook tags ``slow``
   (they train, or load or run a model over a dataset: an answer or test cell by its grade
@@ -39,7 +39,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from traitlets import Any, Instance, Unicode
 
-from helpers.sandbox import MEMORY_SLACK_MB, LimitWatch, Sandbox
+from grader.sandbox import MEMORY_SLACK_MB, LimitWatch, Sandbox
 
 #: Cells the released notebook tags with this get ``Sandbox.slow_cell_timeout``.
 SLOW_TAG = "slow"

@@ -9,7 +9,7 @@ gradebook lock it. Here:
    shared file system is needed, so the workers may be other machines.
 2. A worker (:func:`grade_submission`) builds a private course from those bytes and runs
    nbgrader's own autograde on it, with the course's pipeline: the kernel in the sandbox
-   (:mod:`helpers.execute`), the verdicts from the judge (:mod:`helpers.judge`). It sends
+   (:mod:`grader.execute`), the verdicts from the judge (:mod:`grader.judge`). It sends
    back the autograded notebooks.
 3. The coordinator alone writes the gradebook: for each result, as it arrives, nbgrader's
    autograde runs again on the real course with :class:`UseGradedNotebook` in place of the
@@ -48,11 +48,11 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 from traitlets.config import Config, KVArgParseConfigLoader, PyFileConfigLoader
 
-from helpers.sandbox import Sandbox, SandboxUnavailable
+from grader.sandbox import Sandbox, SandboxUnavailable
 
 #: The coordinator's pipeline: the worker's executed notebook instead of an execution.
 RECORDING_PREPROCESSORS = [
-    "helpers.autograde.UseGradedNotebook",
+    "grader.autograde.UseGradedNotebook",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
@@ -257,7 +257,7 @@ def total_score(api, assignment: str, student: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.autograde", description=(
+    parser = argparse.ArgumentParser(prog="python -m grader.autograde", description=(
         "Autograde collected submissions in parallel on Dask; extra --Class.trait=value "
         "options override nbgrader_config.py (e.g. --Sandbox.memory_mb=2048)."))
     parser.add_argument("assignments", nargs="*", help="assignments to grade (default: all)")
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     secret = Path(config.CollectEvidence.secret_file)
     if not secret.is_file():
-        from helpers.judge import CollectEvidence
+        from grader.judge import CollectEvidence
 
         CollectEvidence(config=config).seed({})  # makes the course's secret
     snapshot = gradebook_snapshot(Path(course.db_url.removeprefix("sqlite:///")))

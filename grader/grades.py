@@ -4,7 +4,7 @@ nbgrader's own ``nbgrader export`` writes one row per student and assignment (th
 :class:`PerExerciseCsvExport` is an nbgrader export plugin that adds the exercises, so an
 instructor sees which exercise each student lost points on:
 
-    nbgrader export --exporter=helpers.grades.PerExerciseCsvExport --to grades.csv
+    nbgrader export --exporter=grader.grades.PerExerciseCsvExport --to grades.csv
 
 Each graded cell is one exercise, named by its ``grade_id`` (``ex1-check``, ...). A student
 without a submission gets a row per exercise with score 0 and ``submitted`` False. Every

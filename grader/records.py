@@ -1,0 +1,143 @@
+"""Records: what a graded kernel wrote down about an answer, and how the judge reads it back.
+
+A hidden test runs the learner's answer on inputs the notebook never showed and writes a
+:class:`Record` (:func:`write`) to the folder the grader made empty for this submission,
+named in the kernel's environment by :data:`RECORDS_ENV`; the inputs follow the seed in
+:data:`SEED_ENV`. Outside grading (the instructor running the solutions) records go to a
+temporary folder that is thrown away, and the seed is 0.
+
+The judge reads records back with :func:`load` as data only: JSON, ``.npz`` arrays loaded
+without pickle, and ``.keras`` models loaded in Keras's safe mode, each a regular file of at
+most :data:`MAX_RECORD_BYTES`, never a link.
+
+Nothing here imports TensorFlow: the grader's own processes use it too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: The environment variable naming the folder a graded kernel writes its records to.
+RECORDS_ENV = "COURSE_EVIDENCE"
+#: The environment variable holding the seed the grader drew for a submission's fresh inputs.
+SEED_ENV = "COURSE_EVIDENCE_SEED"
+#: The largest record file read, in bytes: the fresh models are small, and a record is data.
+MAX_RECORD_BYTES = 64 * 2**20
+
+
+@dataclass
+class Record:
+    """What the kernel recorded for one hidden test.
+
+    Attributes:
+        cases: one JSON-able entry per fresh input (returned values, flags, errors).
+        arrays: named arrays (weights after training, features), saved as ``.npz``.
+        models: named Keras models the answer built, saved as ``.keras`` files; after
+            :func:`load`, the names of the files found, read with :meth:`model`.
+        folder: where the record was read from (set by :func:`load`).
+    """
+
+    cases: list[dict]
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)
+    folder: Path | None = None
+
+    def weights(self, case: int) -> list[np.ndarray]:
+        """The weights recorded for case ``case`` (see :func:`weight_arrays`)."""
+        prefix = f"case{case}_weight"
+        count = sum(key.startswith(prefix) for key in self.arrays)
+        return [self.arrays[f"{prefix}{position}"] for position in range(count)]
+
+    def model(self, key: str):
+        """The model recorded as ``key``, loaded in Keras's safe mode (no code runs)."""
+        import keras
+
+        if self.folder is None or key not in self.models:
+            raise KeyError(f"no model {key!r} was recorded")
+        return keras.saving.load_model(self.folder / self.models[key], safe_mode=True)
+
+
+def weight_arrays(case: int, model) -> dict[str, np.ndarray]:
+    """``model``'s weights, named as case ``case``'s arrays in a record."""
+    return {f"case{case}_weight{position}": weight
+            for position, weight in enumerate(model.get_weights())}
+
+
+_OUTSIDE_GRADING: tempfile.TemporaryDirectory | None = None
+
+
+def kernel_folder() -> Path:
+    """Where this kernel's records go: ``$COURSE_EVIDENCE`` while grading, else one temporary
+    folder for this process (removed when it exits)."""
+    global _OUTSIDE_GRADING
+    configured = os.environ.get(RECORDS_ENV)
+    if configured:
+        return Path(configured)
+    if _OUTSIDE_GRADING is None:
+        _OUTSIDE_GRADING = tempfile.TemporaryDirectory(prefix="records-")
+    return Path(_OUTSIDE_GRADING.name)
+
+
+def kernel_seed() -> int:
+    """The seed of this kernel's fresh inputs (0 outside grading)."""
+    return int(os.environ.get(SEED_ENV, "0"))
+
+
+def _files(folder: Path, name: str, models: list[str]) -> dict[str, Path]:
+    files = {"cases": folder / f"{name}.json", "arrays": folder / f"{name}.npz"}
+    files.update({key: folder / f"{name}.{key}.keras" for key in models})
+    return files
+
+
+def write(folder: Path, name: str, record: Record) -> None:
+    """Write ``record`` as ``name``'s: ``name.json``, ``name.npz``, ``name.<model>.keras``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = _files(folder, name, list(record.models))
+    for key, model in record.models.items():
+        model.save(files[key])
+    if record.arrays:
+        np.savez(files["arrays"], **record.arrays)
+    # the cases file last: a record without it does not exist
+    files["cases"].write_text(json.dumps({"cases": record.cases, "models": list(record.models)}))
+
+
+def _readable(path: Path) -> bool:
+    """Whether ``path`` is a record file the judge may read; raises if it is a trap."""
+    if path.is_symlink():
+        raise ValueError(f"{path.name} is a link, not a record")
+    if not path.exists():
+        return False
+    if not path.is_file():
+        raise ValueError(f"{path.name} is not a regular file")
+    if path.stat().st_size > MAX_RECORD_BYTES:
+        raise ValueError(f"{path.name} is larger than {MAX_RECORD_BYTES} bytes")
+    return True
+
+
+def load(folder: Path, name: str) -> Record | None:
+    """``name``'s record in ``folder``, or None when the kernel never wrote one.
+
+    Raises:
+        ValueError: a record file is a link, not a regular file, or too large.
+        KeyError, TypeError, json.JSONDecodeError: the record is not of the form written.
+    """
+    cases_file = folder / f"{name}.json"
+    if not _readable(cases_file):
+        return None
+    stored = json.loads(cases_file.read_text())
+    cases, models = list(stored["cases"]), [str(key) for key in stored.get("models", [])]
+    files = _files(folder, name, [key for key in models if key.isidentifier()])
+    present = {key: path for key, path in files.items() if _readable(path)}
+    arrays = {}
+    if "arrays" in present:
+        with np.load(present["arrays"], allow_pickle=False) as saved:
+            arrays = {key: saved[key] for key in saved.files}
+    found = {key: path.name for key, path in present.items() if key not in {"cases", "arrays"}}
+    return Record(cases, arrays, found, folder)
