@@ -94,17 +94,31 @@ def offline_hint(mirror_path: str) -> str:
 def mirror_root() -> Path | None:
     """The offline mirror named by ``COURSE_ASSETS``, or None when downloads are used.
 
+    A relative value is resolved against the current folder, which for a notebook is the
+    folder its kernel runs in (``workspace/<notebook>/`` in the lab), not the folder
+    ``make`` was run from; every ``make`` target makes the value absolute before it starts.
+
     Raises:
-        NotADirectoryError: ``COURSE_ASSETS`` is set but is not a folder.
+        NotADirectoryError: ``COURSE_ASSETS`` is set but is not a folder. The message names
+            the value, the absolute path looked at and, for a relative value, the folder it
+            was resolved from.
     """
     value = os.environ.get(ASSETS_ENV)
     if not value:
         return None
-    root = Path(value).expanduser().resolve()
+    given = Path(value).expanduser()
+    root = given.resolve()
     if not root.is_dir():
+        looked_at = f"  looked at: {root}\n"
+        if not given.is_absolute():
+            looked_at += (f"  (a relative path, resolved from the current folder {Path.cwd()}, "
+                          f"where this Python runs: a notebook's kernel runs in the notebook's "
+                          f"folder; give an absolute path instead)\n")
         raise NotADirectoryError(
-            f"{ASSETS_ENV}={value} is not a folder. Point it at the offline mirror "
-            f"(a folder with keras/ and datasets/), or unset it to download instead."
+            f"{ASSETS_ENV}={value} is not a folder.\n{looked_at}"
+            f"  Point it at the offline mirror (a folder with keras/ and datasets/) by an "
+            f"absolute path, e.g. `{ASSETS_ENV}=/path/to/assets make lab`, or unset it to "
+            f"download instead."
         )
     return root
 

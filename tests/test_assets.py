@@ -75,6 +75,48 @@ def test_a_mirror_path_that_is_not_a_folder_is_reported(isolated_assets, monkeyp
         assets.mirror_root()
 
 
+def test_a_relative_mirror_path_that_points_nowhere_names_what_it_resolved_to(
+        isolated_assets, monkeypatch):
+    # As in the lab: a kernel runs in workspace/<notebook>/, two levels below the course.
+    kernel_folder = isolated_assets / "course" / "workspace" / "01-trainable-weights"
+    kernel_folder.mkdir(parents=True)
+    make_mirror(isolated_assets / "shared" / "assets")  # ../shared/assets from the course
+    monkeypatch.chdir(kernel_folder)
+    monkeypatch.setenv("COURSE_ASSETS", "../shared/assets")
+    with pytest.raises(NotADirectoryError) as caught:
+        assets.mirror_root()
+    message = str(caught.value)
+    resolved = (kernel_folder / "../shared/assets").resolve()
+    for part in ["COURSE_ASSETS=../shared/assets", f"looked at: {resolved}",
+                 f"resolved from the current folder {kernel_folder.resolve()}", "absolute path"]:
+        assert part in message
+
+
+def test_an_absolute_mirror_path_that_points_nowhere_names_it_without_a_folder_to_resolve_from(
+        isolated_assets, monkeypatch):
+    nowhere = isolated_assets / "nowhere"
+    monkeypatch.setenv("COURSE_ASSETS", str(nowhere))
+    with pytest.raises(NotADirectoryError) as caught:
+        assets.mirror_root()
+    message = str(caught.value)
+    assert f"looked at: {nowhere.resolve()}" in message
+    assert "relative" not in message
+
+
+def test_a_relative_mirror_path_to_a_real_folder_is_used(isolated_assets, monkeypatch):
+    mirror = make_mirror(isolated_assets / "shared" / "assets")
+    course = isolated_assets / "course"
+    course.mkdir()
+    monkeypatch.chdir(course)
+    monkeypatch.setenv("COURSE_ASSETS", "../shared/assets")
+    assert assets.mirror_root() == mirror.resolve()
+    assert assets.dataset_dir("cats_and_dogs_filtered") == (
+        mirror.resolve() / "datasets" / "cats_and_dogs_filtered")
+    keras_home = assets.use_offline_assets()
+    assert (keras_home / "models" / "weights_a.h5").resolve() == (
+        mirror.resolve() / "keras" / "models" / "weights_a.h5")
+
+
 @needs_mirror
 def test_real_mirror_gives_imagenet_mobilenet_offline(isolated_assets, monkeypatch):
     import numpy as np
