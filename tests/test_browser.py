@@ -169,8 +169,8 @@ def test_learner_sees_a_check_fail_then_pass_and_validates(page, tmp_path):
         # Validate runs the saved notebook: exercise 2 is still unanswered, and it says so.
         message = page.validate()
         assert "validation-failed" in message.get_attribute("class")
-        assert "check_frozen_during_fit" in message.text and "hint:" in message.text
-        assert "check_weight_counts" not in message.text
+        assert '"classifier_only_training"' in message.text and "hint:" in message.text
+        assert '"weight_counts"' not in message.text
         page.close_dialog()
 
         page.paste_into(answers[1], answered(stubs[1], answer("ex2-answer")))
