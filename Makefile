@@ -19,7 +19,8 @@
 #                  and release them to the course-local exchange
 #   make outputs   re-execute solutions/ in place (quick profile) to refresh stored outputs;
 #                  NOTEBOOK=<name> for one notebook
-#   make bench     run every notebook (quick profile) and print the performance table
+#   make bench     run every notebook (quick profile), print the performance tables and
+#                  write them into docs/performance.md (its latest-run section)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -154,7 +155,7 @@ outputs: $(STAMP)
 	done
 
 bench: $(STAMP)
-	COURSE_PROFILE=quick $(BIN)/python tests/benchmark.py
+	COURSE_PROFILE=quick $(BIN)/python tests/benchmark.py --write docs/performance.md
 
 clean:
 	rm -rf .nbgrader .pytest_cache

@@ -15,8 +15,10 @@ the speed-up of 2 workers over 1 (also on the first :data:`SMALL_BATCH` of them,
 cluster's start and the workers' first imports weigh more), and what one hostile notebook
 costs the batch.
 
-Usage: ``COURSE_PROFILE=quick python tests/benchmark.py [--grading-only] [ASSIGNMENT...]``
-(``COURSE_ASSETS`` for offline); assignments named limit the grading to them.
+Usage: ``COURSE_PROFILE=quick python tests/benchmark.py [--grading-only] [--write FILE]
+[ASSIGNMENT...]`` (``COURSE_ASSETS`` for offline); assignments named limit the grading to
+them. ``--write docs/performance.md`` (what ``make bench`` passes) also puts the tables into
+that guide, between :data:`LATEST_START` and :data:`LATEST_END`, in place of the last run's.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ GRADED_SUBMISSIONS = 2
 SCALE_BATCH = 12
 SMALL_BATCH = 6
 GRADING_BARS = {"01-trainable-weights": 15}
+#: The lines of docs/performance.md between which --write puts the latest run's tables.
+LATEST_START = "<!-- make bench: the latest run, written by tests/benchmark.py -->"
+LATEST_END = "<!-- make bench: end of the latest run -->"
 
 
 def run_notebook(path: Path, names: list[str]) -> tuple[float, dict[str, float]]:
@@ -227,6 +232,17 @@ def table(times: dict[str, float], measured: dict[str, float]) -> list[str]:
     return lines + [f"| {name} | {value} | {bar} |" for name, value, bar in rows]
 
 
+def write_latest(guide: Path, report: str) -> None:
+    """Put ``report`` into ``guide`` between its two markers, replacing what stood there."""
+    text = guide.read_text()
+    if LATEST_START not in text or LATEST_END not in text:
+        raise SystemExit(f"{guide} has no section for the latest run: add the lines\n"
+                         f"{LATEST_START}\n{LATEST_END}")
+    before, rest = text.split(LATEST_START, 1)
+    after = rest.split(LATEST_END, 1)[1]
+    guide.write_text(f"{before}{LATEST_START}\n{report}\n{LATEST_END}{after}")
+
+
 def main() -> int:
     import keras
 
@@ -244,13 +260,22 @@ def main() -> int:
             times[name], values = run_notebook(path, MEASURED.get(name, []))
             measured.update(values)
         lines += table(times, measured) + [""]
-    named = [argument for argument in sys.argv[1:] if not argument.startswith("--")]
+    arguments = sys.argv[1:]
+    guide = None
+    if "--write" in arguments:
+        position = arguments.index("--write")
+        guide = Path(arguments[position + 1])
+        del arguments[position:position + 2]
+    named = [argument for argument in arguments if not argument.startswith("--")]
     seconds, scale = grading_seconds(named or [path.stem for path in paths])
     lines += grading_table(seconds) + [""] + scale
-    print(f"Benchmark, {date.today().isoformat()}: profile {profile.name!r} "
-          f"({profile.base}, {profile.image_size}x{profile.image_size}), Keras "
-          f"{keras.__version__}; {machine()}\n")
-    print("\n".join(lines))
+    report = (f"Benchmark, {date.today().isoformat()}: profile {profile.name!r} "
+              f"({profile.base}, {profile.image_size}x{profile.image_size}), Keras "
+              f"{keras.__version__}; {machine()}\n\n" + "\n".join(lines))
+    print(report)
+    if guide is not None:
+        write_latest(guide, report)
+        print(f"\nwrote the tables into {guide}")
     return 0
 
 
