@@ -112,8 +112,11 @@ reset:
 instructor-lab: release
 	$(JUPYTER_LAB) --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/solutions
 
+# The test files run on TEST_WORKERS processes (pytest-xdist), each file's tests in one of
+# them, in order (nbval runs a notebook's cells in one kernel).
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	COURSE_PROFILE=quick $(BIN)/python -m pytest
+	COURSE_PROFILE=quick $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Grading, once students have submitted through the exchange: nbgrader's commands (autograde
 # through grader/autograde.py: sandboxed, in parallel) for every assignment, or only

@@ -13,6 +13,17 @@ NOTEBOOKS = ROOT / "notebooks"
 ASSIGNMENTS = sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and p.name[:2].isdigit())
 MIRROR = os.environ.get("COURSE_ASSETS")
 
+
+def pytest_configure(config) -> None:
+    """Under pytest-xdist (`make test`), each worker process gets a course cache of its own:
+    two workers would otherwise build the same folders of links, or crops, at once."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        from helpers.assets import CACHE_ENV, cache_root
+
+        os.environ[CACHE_ENV] = str(cache_root() / f"pytest-{worker}")
+
+
 needs_mirror = pytest.mark.skipif(
     not MIRROR, reason="set COURSE_ASSETS to the offline mirror (CI sets ../shared/assets)"
 )

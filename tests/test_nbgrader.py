@@ -1,11 +1,11 @@
 """nbgrader: notebooks/ is what nbgrader makes from solutions/, and grading works end to end.
 
 The round trip autogrades, for each assignment: the instructor's solutions (full marks),
-the untouched student notebook (zero, without crashing), one submission per plausible
-mistake (exactly that exercise's points lost), and the submissions of tests/hostile.py that
-try to get points without the lesson or attack the checks (exactly the points they faked
-lost, and the solutions' grade unchanged). Assignments are graded side by side, each in its
-own copy of the released course.
+the untouched student notebook (zero, without crashing), the plausible mistakes of every
+other exercise together (exactly those exercises' points lost, see :func:`mistake_groups`),
+and the submissions of tests/hostile.py that try to get points without the lesson or attack
+the checks (exactly the points they faked lost, and the solutions' grade unchanged). One
+`make autograde` run grades them all, in a copy of the released course.
 
 Grading runs in the ``smoke`` profile (96x96 images, 160 per split, 2 epochs a phase; 07 at
 48x48, 3 images per class and split, 1 epoch a phase): every submission executes its whole
@@ -15,10 +15,10 @@ time. nbval executes the quick profile once.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
 import pytest
@@ -72,15 +72,30 @@ def expected_scores(grades, lost=()):
     return {name: (0.0 if name in lost else top, top) for name, (_, top) in grades.items()}
 
 
+def mistake_groups(assignment) -> list[list[str]]:
+    """The answer cells whose plausible mistakes share a submission: every other exercise,
+    so that each submission holds a mistake next to a right answer on either side. A mistake in a
+    later cell cannot change an earlier test cell's verdict, and the right neighbours show that no
+    mistake costs another exercise's points; notebooks of three or four exercises execute
+    two mistaken submissions instead of one per exercise."""
+    answers = list(MISTAKES.get(assignment, {}))
+    return [group for group in (answers[0::2], answers[1::2]) if group]
+
+
+def mistakes_name(group: list[str]) -> str:
+    return "mistakes-" + "-".join(answer_id.removesuffix("-answer") for answer_id in group)
+
+
 def submit_round_trip(course, assignment) -> None:
     """The round trip's submissions of ``assignment``: the solutions, the untouched notebook,
     one per plausible mistake, and the hostile ones."""
     release, source = paths(course, assignment)
     submit(course, "solution", assignment, fill_answers(release, source))
     submit(course, "blank", assignment, nbformat.read(release, as_version=4))
-    for answer_id, code in MISTAKES.get(assignment, {}).items():
-        submit(course, f"mistake-{answer_id}", assignment,
-               fill_answers(release, source, {answer_id: code}))
+    for group in mistake_groups(assignment):
+        submit(course, mistakes_name(group), assignment,
+               fill_answers(release, source, {answer_id: MISTAKES[assignment][answer_id]
+                                              for answer_id in group}))
     for name, (answers, files, _) in HOSTILE.get(assignment, {}).items():
         submit(course, name, assignment, fill_answers(release, source, answers))
         for path, text in files.items():
@@ -91,30 +106,28 @@ def submit_round_trip(course, assignment) -> None:
 
 @pytest.fixture(scope="module")
 def graded(released_course, tmp_path_factory):
-    """assignment -> a future of its own course copy, once its round trip is autograded.
+    """A copy of the released course once every assignment's round trip is autograded and
+    its feedback generated.
 
     Graded in the smoke profile: the same cells and checks on little data, since every
-    submission executes the whole notebook (nbval runs the real quick profile once). Each
-    assignment is graded by `make autograde`'s command with one worker, in its own course
-    copy, as many side by side as the machine has cores (tests/test_sandbox.py grades
-    with two workers)."""
-    def grade_round_trip(assignment):
-        course = copy_course(released_course, tmp_path_factory.mktemp(assignment))
+    submission executes the whole notebook (nbval runs the real quick profile once). One run
+    of `make autograde`'s command grades every assignment, as an instructor's does, with a
+    worker per core; the assignments are named longest first, so that the last submissions
+    graded are short ones."""
+    course = copy_course(released_course, tmp_path_factory.mktemp("round-trip"))
+    for assignment in ASSIGNMENTS:
         submit_round_trip(course, assignment)
-        (course / ".nbgrader" / "grading-secret").write_text("round trip")  # the same seeds
-        autograde(course, assignment, "--force", "--workers=1")
+    (course / ".nbgrader" / "grading-secret").write_text("round trip")  # the same seeds
+    autograde(course, *reversed(ASSIGNMENTS), "--force", f"--workers={os.cpu_count() or 1}")
+    for assignment in ASSIGNMENTS:
         nbgrader(course, "generate_feedback", assignment, "--force")
-        return course
-
-    with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, len(ASSIGNMENTS))) as pool:
-        yield {assignment: pool.submit(grade_round_trip, assignment)
-               for assignment in reversed(ASSIGNMENTS)}  # the longer notebooks first
+    return course
 
 
 @needs_mirror
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_autograde_round_trip(graded, assignment):
-    course = graded[assignment].result()
+    course = graded
     mistakes = MISTAKES.get(assignment, {})
     full = scores(course, assignment, "solution")
     assert len(full) >= 2 and all(score == top > 0 for score, top in full.values()), full
@@ -122,30 +135,32 @@ def test_autograde_round_trip(graded, assignment):
     assert set(mistakes) == {name.replace("-check", "-answer") for name in full}, (
         "every exercise needs one plausible mistake in tests/mistakes.py"
     )
-    for answer_id in mistakes:
-        check_id = answer_id.replace("-answer", "-check")
-        assert scores(course, assignment, f"mistake-{answer_id}") == expected_scores(
-            full, lost={check_id}
-        ), f"mistake in {answer_id}"
+    for group in mistake_groups(assignment):
+        lost = {answer_id.replace("-answer", "-check") for answer_id in group}
+        assert scores(course, assignment, mistakes_name(group)) == expected_scores(
+            full, lost=lost), f"mistakes in {group}"
 
 
 @needs_mirror
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_feedback_never_shows_hidden_tests(graded, assignment):
-    course = graded[assignment].result()
+    course = graded
     hidden = hidden_test_lines(course / "solutions" / assignment / f"{assignment}.ipynb")
     pages = sorted((course / "feedback").glob(f"*/{assignment}/{assignment}.html"))
-    assert hidden and len(pages) == len(list((course / "submitted").iterdir()))
+    assert hidden and len(pages) == len(list(course.glob(f"submitted/*/{assignment}")))
     for page in pages:
+        student = page.parent.parent.name
+        own = (course / "submitted" / student / assignment / f"{assignment}.ipynb").read_text()
         text = page_text(page)
-        assert [line for line in hidden if line in text] == [], f"{page}: hidden tests leaked"
+        leaked = [line for line in hidden if line in text and json.dumps(line)[1:-1] not in own]
+        assert leaked == [], f"{page}: hidden tests leaked"  # lines it did not write itself
 
 
 @needs_mirror
 @pytest.mark.parametrize("assignment, name", [(assignment, name) for assignment in HOSTILE
                                               for name in HOSTILE[assignment]])
 def test_hostile_submissions_get_the_honest_grade(graded, assignment, name):
-    course = graded[assignment].result()
+    course = graded
     full = scores(course, assignment, "solution")
     assert all(score == top > 0 for score, top in full.values()), "the control lost points"
     _, _, lost = HOSTILE[assignment][name]

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(bubblewrap_problem() is not None,
 
 def guide_blocks() -> dict[str, str]:
     """The guide's Python blocks, by the comment on their first line (which is dropped)."""
-    blocks = re.findall(r"```python\n# (.+)\n(.*?)```", GUIDE.read_text(), re.DOTALL)
+    blocks = re.findall(r"```python\n# ([^\n]+)\n(.*?)```", GUIDE.read_text(), re.DOTALL)
     return {label: body for label, body in blocks}
 
 
@@ -130,6 +130,7 @@ def graded(tmp_path_factory) -> Path:
     write_assignment(course, TOY, toy_notebook(blocks))
     write_assignment(course, PLAIN, PLAIN_CELLS)
     instructor(course, "release", assignment=f"{TOY} {PLAIN}")
+    (course / ".nbgrader" / "grading-secret").write_text("authoring")  # the same seeds
     for student, (answer, _) in TOY_ANSWERS.items():
         submit(course, student, TOY, solved(course, TOY, answer))
     for student, body in PLAIN_ANSWERS.items():
@@ -145,7 +146,7 @@ def test_the_guides_exercise_grades_right_typed_and_hostile_answers(graded):
     (output,) = typed.cells[-1].outputs
     assert "graded on: `stack_" in output.evalue and "expected:" in output.evalue
     right = nbformat.read(graded / "autograded" / "right" / TOY / f"{TOY}.ipynb", as_version=4)
-    assert "(on 2 input(s) the notebook does not show)" in right.cells[-1].outputs[0].text
+    assert "(on 3 input(s) the notebook does not show)" in right.cells[-1].outputs[0].text
 
 
 def stock_nbgrader_grades(tmp_path: Path, graded: Path) -> dict[str, dict]:
