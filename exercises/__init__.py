@@ -70,21 +70,12 @@ class Exercise(abc.ABC):
         """Decide from ``record`` on freshly rebuilt ``inputs``; raise CheckFailed if wrong."""
 
 
-def _load_all() -> None:
-    """Import every module of this package, so that every exercise is declared."""
-    for module in pkgutil.iter_modules(__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{module.name}")
-
-
 def exercise(name: str) -> Exercise:
     """The exercise declared as ``name``.
 
     Raises:
         KeyError: no exercise has that name.
     """
-    if name not in REGISTRY:
-        _load_all()
     if name not in REGISTRY:
         raise KeyError(f"no exercise is named {name!r}; known: {sorted(REGISTRY)}")
     return REGISTRY[name]
@@ -105,3 +96,11 @@ def record(name: str, answer: Callable) -> None:
     except Exception as error:  # a model the answer built that Keras cannot save
         failed = {"error": f"{type(error).__name__}: {error}"[:500]}
         records.write(records.kernel_folder(), name, records.Record([failed] * len(made.cases)))
+
+
+# Every module of this package is imported with it, so that every exercise is declared (and
+# the registry complete) before a notebook's first cell returns: nothing is imported later,
+# through whatever a submission may have put in sys.modules.
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")

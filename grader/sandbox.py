@@ -39,7 +39,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import psutil
-from traitlets import Bool, Float, Integer, List, Unicode
+from traitlets import Bool, Integer, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from helpers.assets import ASSETS_ENV, CACHE_ENV
