@@ -19,6 +19,10 @@
 #                  and release them to the course-local exchange
 #   make outputs   re-execute solutions/ in place (quick profile) to refresh stored outputs;
 #                  NOTEBOOK=<name> for one notebook
+#   make site      build the course website offline into book/_build/html (its own .venv-site
+#                  from book/requirements.txt): the README, the guides and the learner's
+#                  notebooks with their stored outputs, checked for broken links and leaks
+#   make site-lock re-resolve book/requirements.txt after editing book/requirements.in
 #   make bench     run every notebook (quick profile), print the performance tables and
 #                  write them into docs/performance.md (its latest-run section)
 
@@ -42,7 +46,7 @@ override COURSE_CACHE := $(if $(filter ~%,$(COURSE_CACHE)),$(COURSE_CACHE),$(abs
 export COURSE_CACHE
 endif
 
-.PHONY: install lock upgrade lab workspace reset instructor-lab collect autograde feedback grades \
+.PHONY: install lock site site-lock upgrade lab workspace reset instructor-lab collect autograde feedback grades \
   test release outputs bench clean
 
 install: $(STAMP)
@@ -69,11 +73,36 @@ $(STAMP): $(LOCK) $(wildcard pyproject.toml)
 lock: $(STAMP)
 	$(UV_COMPILE)
 
+# The website's tools have a lock of their own, made the same way (book/requirements.in ->
+# book/requirements.txt) and installed the same way into .venv-site, made anew whenever that
+# lock changes. Jupyter Book 1 needs markdown-it-py 3, the course's lock holds 4.
+SITE_VENV  ?= .venv-site
+SITE_LOCK  := book/requirements.txt
+SITE_STAMP := $(SITE_VENV)/.installed
+UV_SITE_COMPILE = $(BIN)/uv pip compile --quiet book/requirements.in --universal \
+  --python-version 3.11 --generate-hashes --custom-compile-command "make site-lock" \
+  --output-file $(SITE_LOCK)
+
+$(SITE_STAMP): $(SITE_LOCK)
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed: make PYTHON=python3.11 ..."'
+	rm -rf $(SITE_VENV) && $(PYTHON) -m venv $(SITE_VENV) && \
+	  $(SITE_VENV)/bin/python -m pip install --quiet --require-hashes --no-deps -r $(SITE_LOCK)
+	cp $(SITE_LOCK) $(SITE_STAMP)
+
+site-lock: $(STAMP)
+	$(UV_SITE_COMPILE)
+
+# The website: book/build.py stages the pages, builds them with Jupyter Book (warnings are
+# errors) and checks the result (links, leaks of solutions, figures); see docs/site.md.
+site: $(SITE_STAMP)
+	$(SITE_VENV)/bin/python book/build.py
+
 # Newest versions everywhere. The old lock is kept in .cache/ to show what changed; nothing
 # is committed. A red test here is what a new learner would meet: fix it, or keep the lock.
 upgrade: $(STAMP)
 	mkdir -p .cache && cp $(LOCK) .cache/$(LOCK).before
 	$(UV_COMPILE) --upgrade
+	$(UV_SITE_COMPILE) --upgrade
 	$(BIN)/python tests/lockfile.py .cache/$(LOCK).before $(LOCK)
 	$(MAKE) install outputs release
 	git --no-pager diff --stat -- solutions notebooks

@@ -14,119 +14,32 @@ system's packages. Without them the tests are skipped and say what to install; u
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import nbformat
 import pytest
 
+from browser import Page, chromium_page
 from conftest import ASSIGNMENTS, NOTEBOOKS, ROOT, SOLUTIONS, needs_mirror
 from lab_server import learner_lab, running_lab
 from mistakes import MISTAKES
 from nbgrader_course import answered, copy_course, fetch_answer_submit, scores, solution_body
 
-from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
 
 ASSIGNMENT = ASSIGNMENTS[0]  # 01: two exercises, a few seconds to run
-INSTALL = ("the browser tests need Chromium and its chromedriver. On Debian: sudo apt-get "
-           "install chromium chromium-driver; elsewhere put Chromium or Chrome and the matching "
-           "chromedriver on PATH, or set CHROMIUM and CHROMEDRIVER to their paths")
-T = TypeVar("T")
-
-
-def browser_paths() -> tuple[str | None, str | None]:
-    """Chromium's and chromedriver's paths: $CHROMIUM / $CHROMEDRIVER, else found on PATH."""
-    chromium = os.environ.get("CHROMIUM") or next(
-        filter(None, map(shutil.which, ["chromium", "chromium-browser", "google-chrome"])), None)
-    return chromium, os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver")
-
-
-class Page:
-    """A browser tab on JupyterLab, with the few gestures the tests make."""
-
-    def __init__(self, driver) -> None:
-        self.driver = driver
-
-    def wait(self, condition: Callable[[], T], seconds: float = 60, what: str = "") -> T:
-        """``condition()``'s first truthy value, polled for up to ``seconds``."""
-        return WebDriverWait(self.driver, seconds, ignored_exceptions=[
-            StaleElementReferenceException]).until(  # JupyterLab re-renders as it loads
-            lambda _: condition(), f"waited {seconds} s for {what or condition}")
-
-    def find(self, css: str, within: WebElement | None = None) -> list[WebElement]:
-        return (within or self.driver).find_elements(By.CSS_SELECTOR, css)
-
-    def menu(self, title: str, item: str) -> None:
-        """Click ``title`` in the lab's menu bar, then ``item`` in the menu it opens."""
-        def labelled(css: str, text: str) -> list[WebElement]:
-            return [element for element in self.find(css) if element.text == text]
-        self.wait(lambda: labelled(".lm-MenuBar-itemLabel", title), what=f"menu {title}")[0].click()
-        self.wait(lambda: labelled(".lm-Menu-itemLabel", item), what=f"menu item {item}")[0].click()
-
-    def cells(self, count: int) -> list[WebElement]:
-        """The notebook's cells, once all ``count`` of them are in the page. JupyterLab puts
-        every cell in the page but renders only those near the view, so a cell is found by
-        its position, not by the text of its lines."""
-        return self.wait(lambda: len(found := self.find(".jp-Notebook .jp-Cell")) == count
-                         and found, 120, f"the notebook's {count} cells")
-
-    def source(self, cell: WebElement) -> str:
-        return "\n".join(line.text for line in self.find(".cm-line", cell))
-
-    def output(self, cell: WebElement) -> str:
-        return "\n".join(area.text for area in self.find(".jp-OutputArea-output", cell))
-
-    def paste_into(self, cell: WebElement, source: str) -> None:
-        """Replace the cell's source with ``source``, as a learner pastes it: Ctrl+A, then a
-        paste (typing key by key would meet the editor's auto-indentation inside functions)."""
-        editor = self.find(".cm-content", cell)[0]
-        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", editor)
-        editor.click()
-        webdriver.ActionChains(self.driver).key_down(Keys.CONTROL).send_keys("a").key_up(
-            Keys.CONTROL).perform()
-        self.driver.execute_script(
-            "const data = new DataTransfer(); data.setData('text/plain', arguments[1]);"
-            "arguments[0].dispatchEvent(new ClipboardEvent('paste', "
-            "{clipboardData: data, bubbles: true, cancelable: true}));", editor, source)
-        self.wait(lambda: self.source(cell) == source, 10, "the pasted source in the editor")
-
-    def validate(self) -> WebElement:
-        """Press Validate; returns the message of the dialog it opens."""
-        self.find("jp-button.validate-button")[0].click()
-        return self.wait(lambda: self.find("#validation-message"), 300, "Validate's result")[0]
-
-    def close_dialog(self) -> None:
-        self.find(".jp-Dialog button.jp-mod-accept")[0].click()
-        self.wait(lambda: not self.find(".jp-Dialog"), what="the dialog to close")
+#: How long a Run All of it may take: seconds alone, minutes beside the grading round trip.
+RUN_SECONDS = 300
 
 
 @pytest.fixture(scope="module")
 def page() -> Iterator[Page]:
-    chromium, chromedriver = browser_paths()
-    if not (chromium and chromedriver):
-        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(INSTALL)
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1400,1000", "--disable-background-networking"]:
-        options.add_argument(flag)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not look for one online
-        driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    try:
-        yield Page(driver)
-    finally:
-        driver.quit()
+    with chromium_page() as tab:
+        yield tab
 
 
 def answer(grade_id: str) -> str:
@@ -146,24 +59,24 @@ def test_learner_sees_a_check_fail_then_pass_and_validates(page, tmp_path):
         notebook = nbformat.read(released, as_version=4)
         graded = [(cell, index) for index, cell in enumerate(notebook.cells)
                   if cell.metadata.get("nbgrader", {}).get("grade_id")]
-        cells = page.cells(len(notebook.cells))
-        answers = [cells[i] for cell, i in graded if cell.metadata.nbgrader.get("solution")]
-        checks = [cells[i] for cell, i in graded if cell.metadata.nbgrader.get("grade")]
+        page.cells(len(notebook.cells))
+        answers = [i for cell, i in graded if cell.metadata.nbgrader.get("solution")]
+        checks = [i for cell, i in graded if cell.metadata.nbgrader.get("grade")]
         stubs = [cell.source for cell, _ in graded if cell.metadata.nbgrader.get("solution")]
         assert len(answers) == len(checks) == 2
 
         # A plausible mistake: the check says what it expected, what it found, and a hint.
-        page.paste_into(answers[0], answered(stubs[0], MISTAKES[ASSIGNMENT]["ex1-answer"]))
-        page.menu("Run", "Run All Cells")
-        failed = page.wait(lambda: page.output(checks[0]), 120, "the first check")
+        mistake = answered(stubs[0], MISTAKES[ASSIGNMENT]["ex1-answer"])
+        page.paste_into(page.cell(answers[0]), mistake)
+        page.run_all(RUN_SECONDS)
+        failed = page.output(page.cell(checks[0]))
         assert failed.startswith("✗") and all(
             word in failed for word in ["expected:", "found:", "hint:"]), failed
 
-        # The fix, run from the menu again (keystrokes sent to a cell were lost once in CI).
-        page.paste_into(answers[0], answered(stubs[0], answer("ex1-answer")))
-        page.menu("Run", "Run All Cells")
-        passed = page.wait(lambda: page.output(checks[0]) not in ("", failed)
-                           and page.output(checks[0]), 180, "the first check's new output")
+        # The fix, run again once the first run is over (it stopped at the failed check).
+        page.paste_into(page.cell(answers[0]), answered(stubs[0], answer("ex1-answer")))
+        page.run_all(RUN_SECONDS)
+        passed = page.output(page.cell(checks[0]))
         assert passed.startswith("✓ weight counts"), passed
 
         # Validate runs the saved notebook: exercise 2 is still unanswered, and it says so.
@@ -173,7 +86,7 @@ def test_learner_sees_a_check_fail_then_pass_and_validates(page, tmp_path):
         assert '"weight_counts"' not in message.text
         page.close_dialog()
 
-        page.paste_into(answers[1], answered(stubs[1], answer("ex2-answer")))
+        page.paste_into(page.cell(answers[1]), answered(stubs[1], answer("ex2-answer")))
         message = page.validate()
         assert message.text == "Success! Your notebook passes all the tests.", message.text
         page.close_dialog()

@@ -46,7 +46,7 @@ def test_workflow_tests_pushes_and_pull_requests_and_upgrades_weekly():
     workflow = yaml.safe_load(WORKFLOW.read_text())
     triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as True
     assert {"push", "pull_request", "schedule", "workflow_dispatch"} <= set(triggers)
-    (job,) = workflow["jobs"].values()
+    job = workflow["jobs"]["test"]
     target = job["env"]["TARGET"]
     assert "schedule' && 'upgrade'" in target and target.endswith("|| 'test' }}")
     runs = [step["run"] for step in job["steps"] if "run" in step]
@@ -54,7 +54,7 @@ def test_workflow_tests_pushes_and_pull_requests_and_upgrades_weekly():
 
 
 def test_workflow_caches_pip_and_the_official_downloads_on_the_locked_python():
-    (job,) = yaml.safe_load(WORKFLOW.read_text())["jobs"].values()
+    job = yaml.safe_load(WORKFLOW.read_text())["jobs"]["test"]
     uses = {step["uses"].split("@")[0]: step.get("with", {}) for step in job["steps"]
             if "uses" in step}
     python = uses["actions/setup-python"]
@@ -63,3 +63,19 @@ def test_workflow_caches_pip_and_the_official_downloads_on_the_locked_python():
     assert f"python={python['python-version']}" in environment["dependencies"]
     cached = uses["actions/cache"]["path"].split()
     assert {"~/.keras", "~/tensorflow_datasets"} <= set(cached)
+
+
+def test_site_job_builds_on_every_change_and_publishes_the_default_branch_with_pages_actions():
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    site, deploy = jobs["site"], jobs["deploy"]
+    assert "make site" in [step.get("run") for step in site["steps"]]
+    uses = {step["uses"].split("@")[0]: step for step in site["steps"] if "uses" in step}
+    assert uses["actions/upload-pages-artifact"]["with"]["path"] == "book/_build/html"
+    publish = "github.event_name == 'push' && github.ref_name == " \
+              "github.event.repository.default_branch"
+    assert publish in site["env"]["PUBLISH"] and deploy["if"] == publish
+    assert all(uses[action]["if"] == "env.PUBLISH == 'true'"
+               for action in ["actions/configure-pages", "actions/upload-pages-artifact"])
+    assert deploy["needs"] == "site" and deploy["environment"]["name"] == "github-pages"
+    assert [step["uses"].split("@")[0] for step in deploy["steps"]] == ["actions/deploy-pages"]
+    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
