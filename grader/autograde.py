@@ -18,8 +18,9 @@ gradebook lock it. Here:
 
 By default an embedded ``LocalCluster`` has one worker per core (``--workers N`` to
 change); ``--scheduler tcp://host:8786`` grades on an existing cluster instead. Like
-``nbgrader autograde``, submissions already autograded are skipped unless ``--force``; a
-regrade gives the same grades (the seeds of fresh inputs depend only on the course's secret
+``nbgrader autograde``, submissions already autograded are skipped unless ``--force`` or
+unless a newer one was collected since (its ``timestamp.txt``); a regrade of the same
+submission gives the same grades (the seeds of fresh inputs depend only on the course's secret
 and the submission).
 """
 
@@ -198,16 +199,33 @@ def gradebook_snapshot(database: Path) -> bytes:
 
 
 def submissions(course, assignments: list[str], force: bool) -> list[tuple[str, str]]:
-    """(assignment, student) pairs to grade: collected, and not yet autograded unless force."""
+    """(assignment, student) pairs to grade: collected, and not yet autograded, or
+    autograded from an older submission (nbgrader's rule), or all of them with ``force``."""
     found = []
     for assignment in assignments:
         submitted = Path(course.root, course.submitted_directory)
         for folder in sorted(submitted.glob(f"*/{assignment}")):
             student = folder.parent.name
             done = Path(course.format_path(course.autograded_directory, student, assignment))
-            if folder.is_dir() and (force or not done.exists()):
+            if folder.is_dir() and (force or not done.exists() or resubmitted(course, folder, done)):
                 found.append((assignment, student))
     return found
+
+
+def resubmitted(course, submitted: Path, graded: Path) -> bool:
+    """Whether the collected submission's timestamp.txt is newer than the one it was graded
+    from, as ``nbgrader autograde`` decides (BaseConverter.init_destination). A timestamp
+    that cannot be read keeps the grade there is."""
+    try:
+        new = course.get_existing_timestamp(str(submitted))
+        old = course.get_existing_timestamp(str(graded))
+    except Exception:  # nbgrader fails on an invalid timestamp
+        return False
+    if new is not None and old is not None and new > old:
+        print(f"autograde: {submitted.parent.name} {submitted.name}: a newer submission "
+              f"({new:%Y-%m-%d %H:%M:%S} after {old:%Y-%m-%d %H:%M:%S}), graded again")
+        return True
+    return False
 
 
 class Progress:
@@ -227,8 +245,19 @@ class Progress:
         self.stream.flush()
 
 
+class RecordingFailed(RuntimeError):
+    """nbgrader could not write a result into the course: the grader's failure, not the
+    submission's."""
+
+
 def record(api, staging: Path, result: Result) -> str:
-    """Write one worker's result into the course and its gradebook (the only writer)."""
+    """Write one worker's result into the course and its gradebook (the only writer);
+    returns why the submission was not graded, or ``""``.
+
+    Raises:
+        RecordingFailed: nbgrader's autograde failed to record a submission the worker
+            graded.
+    """
     folder = staging / result.assignment
     shutil.rmtree(folder, ignore_errors=True)
     for name, text in result.notebooks.items():
@@ -238,9 +267,8 @@ def record(api, staging: Path, result: Result) -> str:
     last_line = result.error.strip().splitlines()[-1] if result.error.strip() else ""
     api.config.UseGradedNotebook.failure = last_line
     outcome = api.autograde(result.assignment, result.student, force=True, create=True)
-    if not outcome["success"]:
-        return result.error or (
-            f"recording failed: {(outcome.get('error') or outcome.get('log'))[-2000:]}")
+    if not outcome["success"] and not result.error:  # nbgrader cannot read an unreadable one
+        raise RecordingFailed((outcome.get("error") or outcome.get("log") or "")[-2000:])
     return result.error
 
 
@@ -289,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             for assignment, student in submissions(course, assignments, options.force)
             if not options.student or student in options.student]
     if not todo:
-        print("autograde: nothing to grade (already graded ones need --force)")
+        print("autograde: nothing to grade (to grade unchanged submissions again: --force)")
         return 0
     secret = Path(config.CollectEvidence.secret_file)
     if not secret.is_file():
@@ -319,18 +347,25 @@ def run(api, jobs: list[Job], refused: list[Result], options) -> int:
     ``refused`` submissions (not graded, with the reason) first."""
     from distributed import Client, LocalCluster, as_completed
 
-    failures = 0
+    not_graded: list[str] = []
+    broken: list[str] = []
     started = time.monotonic()
     progress = Progress(len(jobs) + len(refused))
     with tempfile.TemporaryDirectory(prefix="autograde-") as staging:
         def finish(result: Result) -> None:
-            nonlocal failures
-            problem = record(api, Path(staging), result)
-            failures += bool(problem)
+            label = f"{result.student} {result.assignment}"
+            try:
+                problem = record(api, Path(staging), result)
+            except RecordingFailed as error:
+                broken.append(f"{label}: {error}")
+                progress.update(f"{label}: NOT RECORDED (the grader failed, see the end)")
+                return
+            reason = problem.strip().splitlines()[-1] if problem.strip() else ""
+            if reason:
+                not_graded.append(f"{label}: {reason}")
             score = total_score(api, result.assignment, result.student)
-            note = f" NOT GRADED: {problem.strip().splitlines()[-1]}" if problem.strip() else ""
-            progress.update(f"{result.student} {result.assignment}: {score} "
-                            f"({result.seconds:.1f} s){note}")
+            progress.update(f"{label}: {score} ({result.seconds:.1f} s)"
+                            + (f" NOT GRADED: {reason}" if reason else ""))
 
         for result in refused:
             finish(result)
@@ -357,9 +392,15 @@ def run(api, jobs: list[Job], refused: list[Result], options) -> int:
             if cluster is not None:
                 cluster.close()
     total = len(jobs) + len(refused)
-    print(f"autograde: {total} submissions in {time.monotonic() - started:.1f} s"
-          + (f", {failures} not graded" if failures else ""))
-    return 1 if failures else 0
+    print(f"autograde: {total} submissions in {time.monotonic() - started:.1f} s, "
+          f"{total - len(not_graded) - len(broken)} graded")
+    if not_graded:  # the submission's fault: it scores 0 with the reason, the batch goes on
+        print(f"autograde: {len(not_graded)} not graded (each scores 0, and its feedback "
+              f"says why):", *[f"  {line}" for line in not_graded], sep="\n")
+    if broken:  # the grader's fault: the gradebook may lack these grades
+        print(f"autograde: the grader failed to record {len(broken)}:",
+              *[f"  {line}" for line in broken], sep="\n", file=sys.stderr)
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":

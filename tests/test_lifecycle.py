@@ -2,8 +2,9 @@
 
 The instructor runs ``make release``; three students, each with their own home folder and
 user name, fetch the assignment from the exchange, answer it (one correctly, one not at all,
-one with a plausible mistake) and submit; the instructor runs ``make collect``, ``make
-autograde``, ``make feedback`` and ``make grades``. Grading runs in the ``smoke`` profile, as
+one with a plausible mistake) and submit, and a fourth submits a notebook cut short by a
+failed upload; the instructor runs ``make collect autograde feedback grades``, which runs
+through for the whole class. Grading runs in the ``smoke`` profile, as
 in test_nbgrader.py.
 """
 
@@ -12,10 +13,12 @@ from __future__ import annotations
 import csv
 import re
 
+import nbformat
+
 from conftest import needs_mirror
 from mistakes import MISTAKES
-from nbgrader_course import (copy_course, fetch_answer_submit, hidden_test_lines, instructor,
-                             page_text, scores)
+from nbgrader_course import (copy_course, fetch_answer_submit, fill_answers, hidden_test_lines,
+                             instructor, page_text, scores, student)
 
 ASSIGNMENT = "01-trainable-weights"
 
@@ -27,14 +30,23 @@ def grades_csv(course) -> dict[tuple[str, str], float]:
 
 
 @needs_mirror
-def test_three_students_from_release_to_grades(released_course, tmp_path):
+def test_a_class_from_release_to_grades_past_a_broken_submission(released_course, tmp_path):
     course = copy_course(released_course, tmp_path)
     mistake = {"ex1-answer": MISTAKES[ASSIGNMENT]["ex1-answer"]}
     answers = {"ada": None, "bob": "blank", "cy": mistake}
     for name, answer in answers.items():
         fetch_answer_submit(course, name, ASSIGNMENT, answer)
+    broken = course.parent / "dan"
+    broken.mkdir()
+    student(broken, "dan", "fetch_assignment", ASSIGNMENT)
+    notebook = broken / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    notebook.write_text(notebook.read_text()[:3000])
+    student(broken, "dan", "submit", ASSIGNMENT)
 
-    instructor(course, "collect", "autograde", "feedback", "grades", assignment=ASSIGNMENT)
+    # One make run: the broken submission does not stop the class's feedback and grades.
+    done = instructor(course, "collect", "autograde", "feedback", "grades", assignment=ASSIGNMENT)
+    assert re.search(r"1 not graded .*\n  dan 01-trainable-weights: \S+\.ipynb is not a "
+                     r"readable notebook", done.stdout), done.stdout[-2000:]
     by_student = {name: scores(course, ASSIGNMENT, name) for name in answers}
     assert by_student == {
         "ada": {"ex1-check": (2.0, 2.0), "ex2-check": (2.0, 2.0)},
@@ -44,7 +56,8 @@ def test_three_students_from_release_to_grades(released_course, tmp_path):
     exported = grades_csv(course)
     assert exported == {(name, exercise): score for name, grades in by_student.items()
                         for exercise, (score, _) in grades.items()} | {
-        ("ada", "total"): 4.0, ("bob", "total"): 0.0, ("cy", "total"): 2.0}
+        ("ada", "total"): 4.0, ("bob", "total"): 0.0, ("cy", "total"): 2.0,
+        ("dan", "ex1-check"): 0.0, ("dan", "ex2-check"): 0.0, ("dan", "total"): 0.0}
     hidden = hidden_test_lines(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
     assert hidden
     pages = {name: page_text(course / "feedback" / name / ASSIGNMENT / f"{ASSIGNMENT}.html")
@@ -57,3 +70,29 @@ def test_three_students_from_release_to_grades(released_course, tmp_path):
 
     instructor(course, "autograde", assignment=ASSIGNMENT)  # grading again gives the same grades
     assert {name: scores(course, ASSIGNMENT, name) for name in answers} == by_student
+
+
+@needs_mirror
+def test_a_resubmission_is_graded_again_and_its_feedback_rebuilt(released_course, tmp_path):
+    """As ``nbgrader autograde`` does: a submission collected after its grade was given (a
+    newer timestamp.txt) is graded again without --force; the others keep their grade."""
+    course = copy_course(released_course, tmp_path)
+    fetch_answer_submit(course, "ada", ASSIGNMENT, {"ex1-answer": MISTAKES[ASSIGNMENT]["ex1-answer"]})
+    fetch_answer_submit(course, "bob", ASSIGNMENT, None)
+    instructor(course, "collect", "autograde", "feedback", assignment=ASSIGNMENT)
+    assert scores(course, ASSIGNMENT, "ada")["ex1-check"] == (0.0, 2.0)
+    graded_bob = (course / "autograded" / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").stat()
+
+    home = course.parent / "ada"  # ada fixes her answer and submits again
+    fetched = home / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    release = course / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    nbformat.write(fill_answers(release, course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"),
+                   fetched)
+    student(home, "ada", "submit", ASSIGNMENT)
+    done = instructor(course, "collect", "autograde", "feedback", assignment=ASSIGNMENT)
+    assert "autograde: ada 01-trainable-weights: a newer submission" in done.stdout, done.stdout
+    assert "1 submissions" in done.stdout  # bob's unchanged submission is not graded again
+    assert scores(course, ASSIGNMENT, "ada") == {"ex1-check": (2.0, 2.0), "ex2-check": (2.0, 2.0)}
+    assert (course / "autograded" / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").stat() == graded_bob
+    page = page_text(course / "feedback" / "ada" / ASSIGNMENT / f"{ASSIGNMENT}.html")
+    assert re.search(r"Score:\s*4(\.0)?\s*/\s*4", page) and "✗" not in page, page[:500]
