@@ -15,6 +15,9 @@
 #                  autograde runs each kernel in a sandbox, WORKERS at a time (default: the
 #                  cores) on an embedded Dask cluster, or on SCHEDULER=tcp://host:8786;
 #                  AUTOGRADE_ARGS="--force --Sandbox.memory_mb=2048" passes more options
+#   make backup    copy the gradebook and grading secret into backups/<date-time>/;
+#                  make restore BACKUP=backups/<date-time> puts one back
+#   make clean     delete what can be rebuilt (never grades: make delete-class, which asks)
 #   make release   regenerate notebooks/ (student versions) from solutions/ with nbgrader,
 #                  and release them to the course-local exchange
 #   make outputs   re-execute solutions/ in place (quick profile) to refresh stored outputs;
@@ -47,7 +50,7 @@ export COURSE_CACHE
 endif
 
 .PHONY: install lock site site-lock upgrade lab workspace reset instructor-lab collect autograde feedback grades \
-  test release outputs bench clean
+  backup restore delete-class test release outputs bench clean
 
 install: $(STAMP)
 
@@ -189,5 +192,31 @@ outputs: $(STAMP)
 bench: $(STAMP)
 	COURSE_PROFILE=quick $(BIN)/python tests/benchmark.py --write docs/performance.md
 
+# What can be rebuilt, and nothing else: never the gradebook, the exchange, the secret or
+# the submissions (make delete-class deletes those, and asks first).
 clean:
-	rm -rf .nbgrader .pytest_cache
+	rm -rf .pytest_cache book/_build
+
+# The class's gradebook and grading secret, copied consistently into backups/<date-time>/
+# (SQLite's backup API); make restore BACKUP=backups/<date-time> puts one back, after
+# backing up what the course has.
+backup: $(STAMP)
+	$(BIN)/python -m grader.backup
+
+restore: $(STAMP)
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=backups/<date-time>"; exit 2; }
+	$(BIN)/python -m grader.backup --restore "$(BACKUP)"
+
+# Deletes the class: the gradebook, the exchange with every submission, the grading secret,
+# and the collected, graded and feedback folders. It lists them and asks for "delete"
+# (CONFIRM=delete answers for it); without an answer it deletes nothing.
+CLASS_DATA := .nbgrader submitted autograded feedback grades.csv
+delete-class:
+	@echo "make delete-class deletes the class's grading data, which nothing can rebuild:"
+	@for path in $(CLASS_DATA); do if [ -e "$$path" ]; then du -sh "$$path"; fi; done
+	@if [ "$(CONFIRM)" != delete ]; then \
+	  printf 'Type "delete" to delete them (make backup keeps a copy of the gradebook): '; \
+	  read answer || true; \
+	  if [ "$$answer" != delete ]; then echo; echo "nothing deleted"; exit 1; fi; \
+	fi
+	rm -rf $(CLASS_DATA)

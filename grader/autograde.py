@@ -31,7 +31,6 @@ import copy
 import logging
 import os
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
@@ -49,6 +48,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 from traitlets.config import Config, KVArgParseConfigLoader, PyFileConfigLoader
 
+from grader.backup import copy_database
 from grader.sandbox import Sandbox, SandboxUnavailable
 
 #: The coordinator's pipeline: the worker's executed notebook instead of an execution.
@@ -187,14 +187,10 @@ def tree_bytes(root: Path) -> int:
 
 
 def gradebook_snapshot(database: Path) -> bytes:
-    """A consistent copy of the SQLite gradebook (SQLite's backup API)."""
+    """A consistent copy of the SQLite gradebook, as bytes."""
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "gradebook.db"
-        source, target = sqlite3.connect(database), sqlite3.connect(copy)
-        with target:
-            source.backup(target)
-        source.close()
-        target.close()
+        copy_database(database, copy)
         return copy.read_bytes()
 
 
