@@ -280,13 +280,36 @@ def total_score(api, assignment: str, student: str) -> str:
         return f"{submission.score:g}/{submission.max_score:g}"
 
 
+def local_workers(asked: int | None, memory_mb: int, cores: int | None = None,
+                  available_mb: float | None = None) -> tuple[int, str]:
+    """How many kernels to grade at once on this machine, and why: ``asked`` if given, else
+    one per core, but no more than the memory available holds at the sandbox's limit
+    (``memory_mb`` per kernel, plus the slack its processes may hold above it)."""
+    import psutil
+
+    from grader.sandbox import MEMORY_SLACK_MB
+
+    cores = cores or os.cpu_count() or 1
+    if available_mb is None:
+        available_mb = psutil.virtual_memory().available / 2**20
+    per_kernel = memory_mb + MEMORY_SLACK_MB
+    fit = max(1, int(available_mb // per_kernel))
+    memory = (f"{available_mb / 1024:.1f} GiB available holds {fit} kernels of "
+              f"{per_kernel / 1024:.1f} GiB (Sandbox.memory_mb + {MEMORY_SLACK_MB} MiB)")
+    if asked:
+        return asked, f"as asked; {cores} cores, {memory}" + (
+            ": kernels may run out of memory" if asked > fit else "")
+    return min(cores, fit), f"{cores} cores, {memory}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.autograde", description=(
         "Autograde collected submissions in parallel on Dask; extra --Class.trait=value "
         "options override nbgrader_config.py (e.g. --Sandbox.memory_mb=2048)."))
     parser.add_argument("assignments", nargs="*", help="assignments to grade (default: all)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="LocalCluster workers (default: the machine's cores)")
+    parser.add_argument("--workers", type=int, help=(
+        "LocalCluster workers (default: as many as the cores and the memory allow, each "
+        "kernel at Sandbox.memory_mb)"))
     parser.add_argument("--scheduler", help="address of a Dask scheduler to grade on instead")
     parser.add_argument("--student", action="append", default=[],
                         help="grade only this student (repeat for more)")
@@ -315,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     if not todo:
         print("autograde: nothing to grade (to grade unchanged submissions again: --force)")
         return 0
+    if not options.scheduler:
+        options.workers, options.workers_why = local_workers(
+            options.workers, Sandbox(config=config).memory_mb)
     secret = Path(config.CollectEvidence.secret_file)
     if not secret.is_file():
         from grader.judge import CollectEvidence
@@ -369,7 +395,10 @@ def run(api, jobs: list[Job], refused: list[Result], options) -> int:
             if options.scheduler:
                 cluster, client = None, Client(options.scheduler)
             else:
-                cluster = LocalCluster(n_workers=max(1, min(options.workers, len(jobs))),
+                workers = max(1, min(options.workers, len(jobs)))
+                print(f"autograde: {workers} workers for {len(jobs)} submissions "
+                      f"({options.workers_why})", flush=True)
+                cluster = LocalCluster(n_workers=workers,
                                        threads_per_worker=1, processes=True, memory_limit=0,
                                        dashboard_address=None, silence_logs=logging.ERROR)
                 client = Client(cluster)

@@ -122,9 +122,9 @@ class Sandbox(LoggingConfigurable):
         if self.allow_unsandboxed:
             return False
         raise SandboxUnavailable(
-            f"cannot sandbox submissions here: {problem}. Install bubblewrap (Debian/Ubuntu: "
-            f"apt install bubblewrap) on a Linux machine with user namespaces, or grade only "
-            f"submissions you trust with --Sandbox.allow_unsandboxed=True.")
+            f"cannot sandbox submissions here: {problem}. Grade on a host that can (see "
+            f"docs/instructors.md, \"Hosts that can grade\"), or grade only submissions you "
+            f"trust with --Sandbox.allow_unsandboxed=True.")
 
     def readable_paths(self) -> list[Path]:
         """Folders the kernel may read: Python, the course's code, assets, and extras."""
@@ -175,20 +175,60 @@ class Sandbox(LoggingConfigurable):
         return kept
 
 
+#: Kernel settings (under /proc/sys) that stop bubblewrap from making its namespaces: the
+#: value that blocks, what it means, and the fix.
+USERNS_SETTINGS = [
+    ("kernel/apparmor_restrict_unprivileged_userns", "1",
+     "AppArmor restricts unprivileged user namespaces (Ubuntu 23.10 and later)",
+     "give bwrap an AppArmor profile that allows them (docs/instructors.md, \"Hosts that can "
+     "grade\"), or turn the restriction off: sudo sysctl "
+     "kernel.apparmor_restrict_unprivileged_userns=0"),
+    ("kernel/unprivileged_userns_clone", "0",
+     "unprivileged user namespaces are turned off",
+     "sudo sysctl kernel.unprivileged_userns_clone=1"),
+    ("user/max_user_namespaces", "0",
+     "user namespaces are turned off", "sudo sysctl user.max_user_namespaces=15000"),
+]
+#: Files a container runtime leaves in the container's root (Docker, Podman).
+CONTAINER_MARKERS = [".dockerenv", "run/.containerenv"]
+
+
+def sandbox_diagnosis(sysctl: Path = Path("/proc/sys"), root: Path = Path("/"),
+                      environ: dict[str, str] | None = None) -> str:
+    """Why bubblewrap likely cannot start on this host, and the fix; ``""`` if unknown.
+    Read only after bwrap has failed: a privileged container sandboxes well."""
+    for name, blocking, cause, fix in USERNS_SETTINGS:
+        setting = sysctl / name
+        if setting.is_file() and setting.read_text().strip() == blocking:
+            return f"{cause} ({name.replace('/', '.')} = {blocking}); fix: {fix}"
+    environ = os.environ if environ is None else environ
+    if any((root / marker).exists() for marker in CONTAINER_MARKERS) or \
+            "KUBERNETES_SERVICE_HOST" in environ:
+        return ("this runs in a container, whose default seccomp and AppArmor profiles forbid "
+                "the namespaces bwrap makes; fix: grade on the host or in a virtual machine, or "
+                "start the container with --security-opt seccomp=unconfined --security-opt "
+                "apparmor=unconfined (Docker, Podman)")
+    return ""
+
+
 @lru_cache(maxsize=None)
 def bubblewrap_problem(program: str = "bwrap") -> str | None:
-    """None if bubblewrap can start a sandbox here, else what went wrong."""
+    """None if bubblewrap can start a sandbox here, else what went wrong, with its likely
+    cause and fix."""
     if shutil.which(program) is None:
-        return f"{program} is not installed"
+        return f"{program} is not installed (Debian, Ubuntu: sudo apt install bubblewrap)"
     probe = [program, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
              "--proc", "/proc", "--dev", "/dev", "true"]
     try:
         result = subprocess.run(probe, capture_output=True, text=True, timeout=30)
+        failure = "" if result.returncode == 0 else (
+            f"{program} failed: {result.stderr.strip() or result.returncode}")
     except (OSError, subprocess.TimeoutExpired) as error:
-        return f"{program} failed to start: {error}"
-    if result.returncode != 0:
-        return f"{program} failed: {result.stderr.strip() or result.returncode}"
-    return None
+        failure = f"{program} failed to start: {error}"
+    if not failure:
+        return None
+    cause = sandbox_diagnosis()
+    return f"{failure}. Likely cause: {cause}" if cause else failure
 
 
 class LimitWatch:

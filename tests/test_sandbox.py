@@ -349,3 +349,45 @@ def test_the_watch_stops_a_kernel_whose_folders_pass_the_disk_cap(tmp_path, writ
     watch.stop()
     assert watch.exceeded == stopped
     assert (process.returncode == -9) == bool(stopped)
+
+
+@pytest.mark.parametrize("setting, value, named", [
+    ("kernel/apparmor_restrict_unprivileged_userns", "1", "AppArmor profile"),
+    ("kernel/unprivileged_userns_clone", "0", "sysctl kernel.unprivileged_userns_clone=1"),
+    ("user/max_user_namespaces", "0", "sysctl user.max_user_namespaces=15000"),
+])
+def test_a_host_that_cannot_sandbox_is_told_the_cause_and_the_fix(tmp_path, setting, value,
+                                                                  named):
+    from grader.sandbox import sandbox_diagnosis
+
+    sysctl = tmp_path / "sys"
+    (sysctl / setting).parent.mkdir(parents=True)
+    (sysctl / setting).write_text(f"{value}\n")
+    said = sandbox_diagnosis(sysctl, tmp_path, environ={})
+    assert f"{setting.replace('/', '.')} = {value}" in said and named in said
+    (sysctl / setting).write_text("1\n" if value == "0" else "0\n")  # not blocking: no cause
+    assert sandbox_diagnosis(sysctl, tmp_path, environ={}) == ""
+
+
+@pytest.mark.parametrize("marker, environ", [(".dockerenv", {}), ("run/.containerenv", {}),
+                                             (None, {"KUBERNETES_SERVICE_HOST": "10.0.0.1"})])
+def test_a_container_that_cannot_sandbox_is_named(tmp_path, marker, environ):
+    from grader.sandbox import sandbox_diagnosis
+
+    if marker:
+        (tmp_path / marker).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / marker).touch()
+    said = sandbox_diagnosis(tmp_path / "sys", tmp_path, environ=environ)
+    assert "container" in said and "seccomp=unconfined" in said
+
+
+def test_a_bwrap_that_fails_gets_the_hosts_likely_cause(tmp_path):
+    failing = tmp_path / "bwrap"
+    failing.write_text("#!/bin/sh\necho 'bwrap: loopback: Failed RTM_NEWADDR' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    from grader.sandbox import sandbox_diagnosis
+
+    problem = bubblewrap_problem(str(failing))
+    assert problem.startswith(f"{failing} failed: bwrap: loopback: Failed RTM_NEWADDR")
+    assert problem.endswith(f". Likely cause: {sandbox_diagnosis()}") or not sandbox_diagnosis()
+    assert "sudo apt install bubblewrap" in bubblewrap_problem(str(tmp_path / "missing"))
