@@ -23,6 +23,10 @@ c.Exchange.root = os.path.join(c.CourseDirectory.root, ".nbgrader", "exchange")
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
                             "*.py", "*.so", "*.pth"]
 
+# Collect copies regular files and folders only: a symbolic link in a submission (to the
+# solutions, the grading secret) is refused with the student's name (grader/exchange.py).
+c.ExchangeFactory.collect = "grader.exchange.ExchangeCollectRegularFiles"
+
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
 # Feedback pages come from the autograded notebooks, which hold the hidden tests: nbgrader's
