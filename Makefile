@@ -4,7 +4,7 @@
 #                  LAB_ARGS="--no-browser --port=8899" passes options to jupyter lab)
 #   make reset NOTEBOOK=01-trainable-weights   start one notebook afresh (old copy kept)
 #   make instructor-lab   JupyterLab on the course with Formgrader and every assignment
-#                  in the gradebook and released
+#                  in the gradebook (none released by it)
 #   make test      set up .venv from the lock if needed, then run the whole test suite
 #   make lock      re-resolve requirements.txt after editing pyproject.toml's dependencies
 #                  (keeps every other pin as it is)
@@ -18,8 +18,9 @@
 #   make backup    copy the gradebook and grading secret into backups/<date-time>/;
 #                  make restore BACKUP=backups/<date-time> puts one back
 #   make clean     delete what can be rebuilt (never grades: make delete-class, which asks)
-#   make release   regenerate notebooks/ (student versions) from solutions/ with nbgrader,
-#                  and release them to the course-local exchange
+#   make generate  regenerate notebooks/ (student versions) from solutions/ with nbgrader
+#   make release   generate, then release to students what is named (ASSIGNMENT=<name>);
+#                  without it, asks before releasing any not released yet
 #   make outputs   re-execute solutions/ in place (quick profile) to refresh stored outputs;
 #                  NOTEBOOK=<name> for one notebook
 #   make site      build the course website offline into book/_build/html (its own .venv-site
@@ -50,7 +51,7 @@ export COURSE_CACHE
 endif
 
 .PHONY: install lock site site-lock upgrade lab workspace reset instructor-lab collect autograde feedback grades \
-  backup restore delete-class test release outputs bench clean
+  backup restore delete-class test generate release outputs bench clean
 
 install: $(STAMP)
 
@@ -107,7 +108,7 @@ upgrade: $(STAMP)
 	$(UV_COMPILE) --upgrade
 	$(UV_SITE_COMPILE) --upgrade
 	$(BIN)/python tests/lockfile.py .cache/$(LOCK).before $(LOCK)
-	$(MAKE) install outputs release
+	$(MAKE) install outputs generate
 	git --no-pager diff --stat -- solutions notebooks
 	$(MAKE) test
 
@@ -140,8 +141,9 @@ reset:
 	echo "fresh: $$copy"
 
 # The instructor's lab, on the course folder: every assignment generated into the gradebook
-# and released to the course-local exchange, Formgrader and Create Assignment available.
-instructor-lab: release
+# (released to students by Formgrader's Release button or make release, never by opening
+# the lab), Formgrader and Create Assignment available.
+instructor-lab: generate
 	$(JUPYTER_LAB) --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/solutions
 
 # The test files run on TEST_WORKERS processes (pytest-xdist), each file's tests in one of
@@ -174,10 +176,18 @@ grades: $(STAMP)
 	@echo "wrote grades.csv"
 
 # nbgrader's generate_assignment (solutions/ -> notebooks/, and each assignment into the
-# gradebook), then release_assignment (notebooks/ -> the course-local exchange).
+# gradebook) for every assignment, or ASSIGNMENT=<name>; students see nothing new.
+generate: $(STAMP)
+	mkdir -p .nbgrader
+	$(BIN)/python -m grader.release --generate-only $(GRADED)
+
+# generate, then nbgrader's release_assignment (notebooks/ -> the exchange, where every
+# student can fetch it) for what is named: ASSIGNMENT=<name> releases that one. Without it,
+# the assignments already released are released again (updated), and the ones not released
+# yet only once the instructor types "release" (CONFIRM=release answers ahead, for scripts).
 release: $(STAMP)
 	mkdir -p .nbgrader
-	$(BIN)/python -m grader.release $(GRADED)
+	$(BIN)/python -m grader.release $(if $(ASSIGNMENT),,--ask $(if $(filter release,$(CONFIRM)),--yes)) $(GRADED)
 
 # The second nbconvert keeps of each progress bar (fit(verbose=1), Progbar) what its last
 # redraw shows, as JupyterLab displays it, instead of every redraw with its \r and \b.

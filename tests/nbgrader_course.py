@@ -146,13 +146,14 @@ def fetch_answer_submit(course: Path, name: str, assignment: str,
 
 
 def released_scratch_course(course: Path) -> Path:
-    """A scratch copy of the course at ``course`` after the instructor's `make release`
-    (every assignment generated into the gradebook and released to the course's exchange)."""
+    """A scratch copy of the course at ``course`` after the instructor's `make release
+    CONFIRM=release` (every assignment generated into the gradebook and released to the
+    course's exchange)."""
     course.mkdir(parents=True)
     for name in ["Makefile", "nbgrader_config.py", "requirements.txt"]:
         shutil.copy(ROOT / name, course / name)
     shutil.copytree(ROOT / "solutions", course / "solutions")  # notebooks/ is generated
-    instructor(course, "release", assignment="")
+    instructor(course, "release", "CONFIRM=release", assignment="")
     return course
 
 
