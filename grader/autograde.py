@@ -49,7 +49,8 @@ from traitlets import Unicode
 from traitlets.config import Config, KVArgParseConfigLoader, PyFileConfigLoader
 
 from grader.backup import copy_database
-from grader.sandbox import Sandbox, SandboxUnavailable
+from grader.sandbox import Sandbox, SandboxUnavailable, bubblewrap_problem
+from helpers.assets import DownloadFailedError, MissingAssetError
 
 #: The coordinator's pipeline: the worker's executed notebook instead of an execution.
 RECORDING_PREPROCESSORS = [
@@ -302,7 +303,8 @@ def local_workers(asked: int | None, memory_mb: int, cores: int | None = None,
     return min(cores, fit), f"{cores} cores, {memory}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments() -> argparse.ArgumentParser:
+    """``python -m grader.autograde``'s options (``make autograde`` passes AUTOGRADE_ARGS)."""
     parser = argparse.ArgumentParser(prog="python -m grader.autograde", description=(
         "Autograde collected submissions in parallel on Dask; extra --Class.trait=value "
         "options override nbgrader_config.py (e.g. --Sandbox.memory_mb=2048)."))
@@ -314,6 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--student", action="append", default=[],
                         help="grade only this student (repeat for more)")
     parser.add_argument("--force", action="store_true", help="regrade graded submissions")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = arguments()
     options, overrides = parser.parse_known_args(argv)
 
     from nbgrader.apps import NbGraderAPI
@@ -327,6 +334,16 @@ def main(argv: list[str] | None = None) -> int:
     except SandboxUnavailable as error:
         print(f"autograde: {error}", file=sys.stderr)
         return 2
+    sandbox = Sandbox(config=config)
+    if sandbox.enabled and not bubblewrap_problem(sandbox.program):
+        try:  # before any kernel starts: a missing asset is named now, not in every notebook
+            fetched = sandbox.kernel_assets()
+        except (MissingAssetError, DownloadFailedError, ValueError) as error:
+            print(f"autograde: the graded kernels' assets are not available:\n{error}",
+                  file=sys.stderr)
+            return 2
+        print(f"autograde: the kernels run profile {fetched.profile!r}; its weights and "
+              f"datasets ({len(fetched.binds)}) are ready for them, read only")
     recording = copy.deepcopy(config)  # the workers keep the course's own pipeline
     recording.merge(Config({"Autograde": {"autograde_preprocessors": RECORDING_PREPROCESSORS}}))
     api = NbGraderAPI(config=recording)

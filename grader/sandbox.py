@@ -6,7 +6,8 @@ gradebook and every other submission on disk. Here the kernel is started through
 
 * the system (``/usr``, ``/etc``), Python and the course's code (``helpers/``,
   ``exercises/``, ``grader/``, first on its ``PYTHONPATH``): read only;
-* ``COURSE_ASSETS`` (the offline mirror) and :attr:`Sandbox.read_only_paths`: read only;
+* the weights and datasets of its profile, fetched by the grader (grader/assets.py), where
+  the course's online code finds them, and :attr:`Sandbox.read_only_paths`: read only;
 * its own submission folder, and the folder its records go to: writable;
 * a private, empty ``/tmp`` (in memory, of at most :attr:`Sandbox.disk_mb`) that is also its
   home and its course cache;
@@ -42,6 +43,9 @@ import psutil
 from traitlets import Bool, Integer, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from grader.assets import (KERNEL_COURSE_CACHE, KERNEL_HOME, KERNEL_KERAS_HOME,
+                           KERNEL_TFDS_DATA_DIR, KernelAssets, kernel_profile_name)
+from grader.assets import fetch as fetch_assets
 from helpers.assets import ASSETS_ENV, CACHE_ENV
 
 #: The course's code the kernel imports: the same folders the grader itself runs from.
@@ -54,7 +58,7 @@ PASSED_ENV_PREFIXES = ("COURSE_", "KERAS_", "TF_", "OMP_")
 #: (shared libraries count in resident memory, not in allocations).
 MEMORY_SLACK_MB = 1024
 #: Inside the sandbox: the private /tmp, which is also the kernel's home.
-PRIVATE_TMP = "/tmp"
+PRIVATE_TMP = KERNEL_HOME
 
 
 class SandboxUnavailable(RuntimeError):
@@ -127,12 +131,14 @@ class Sandbox(LoggingConfigurable):
             f"trust with --Sandbox.allow_unsandboxed=True.")
 
     def readable_paths(self) -> list[Path]:
-        """Folders the kernel may read: Python, the course's code, assets, and extras."""
+        """Folders the kernel may read: Python, the course's code, and extras."""
         paths = [Path(sys.prefix), Path(sys.base_prefix), *COURSE_CODE]
-        assets = os.environ.get(ASSETS_ENV)
-        paths += [Path(assets)] if assets else []
         paths += [Path(extra) for extra in self.read_only_paths]
         return [path for path in paths if path.exists()]
+
+    def kernel_assets(self) -> KernelAssets:
+        """The weights and datasets of the kernels' profile, fetched on this host (once)."""
+        return fetch_assets(kernel_profile_name(gpu_devices=bool(self.devices)))
 
     def command(self, kernel_cmd: list[str], workdir: Path, writable: list[Path]) -> list[str]:
         """``kernel_cmd`` wrapped in bubblewrap and prlimit, working in ``workdir``."""
@@ -154,6 +160,8 @@ class Sandbox(LoggingConfigurable):
                 argv += ["--ro-bind", str(path.resolve()), str(path.resolve())]
         for path in [workdir, *writable]:
             argv += ["--bind", str(path), str(path)]
+        for host, inside in self.kernel_assets().binds.items():  # under the private /tmp
+            argv += ["--ro-bind", str(host), inside]
         for device in self.devices:
             argv += ["--dev-bind", device, device]
         # ipykernel exits when its parent process changes; in its own PID namespace the
@@ -168,10 +176,12 @@ class Sandbox(LoggingConfigurable):
         """The kernel's environment: the course's and Python's settings, a private home."""
         kept = {key: value for key, value in inherited.items()
                 if key in PASSED_ENV or key.startswith(PASSED_ENV_PREFIXES)}
+        kept.pop(ASSETS_ENV, None)  # the kernel reads the fetched assets, never a mirror
         kept.update(HOME=PRIVATE_TMP, TMPDIR=PRIVATE_TMP,
                     MPLCONFIGDIR=f"{PRIVATE_TMP}/matplotlib",
-                    PYTHONPATH=str(COURSE_ROOT))  # the grader's own exercises, not another copy
-        kept[CACHE_ENV] = f"{PRIVATE_TMP}/course-cache"
+                    PYTHONPATH=str(COURSE_ROOT),  # the grader's own exercises, not another copy
+                    KERAS_HOME=KERNEL_KERAS_HOME, TFDS_DATA_DIR=KERNEL_TFDS_DATA_DIR)
+        kept[CACHE_ENV] = KERNEL_COURSE_CACHE
         return kept
 
 
@@ -294,3 +304,10 @@ class LimitWatch:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+if __name__ == "__main__":  # python -m grader.sandbox: can this host grade in the sandbox?
+    problem = bubblewrap_problem()
+    print(f"cannot sandbox here: {problem}" if problem else
+          "the sandbox works here: bubblewrap started a kernel's namespaces")
+    sys.exit(1 if problem else 0)

@@ -11,12 +11,14 @@ Without internet, set ``COURSE_ASSETS`` to a folder laid out like the course mir
 Then :func:`use_offline_assets` points Keras at a cache folder of symbolic links to the
 mirror (the mirror itself is never written to), so ``weights="imagenet"`` loads from it,
 and :func:`dataset_dir` returns the mirror's copy of a dataset instead of downloading it.
+A downloaded dataset is extracted once, into the course cache (``COURSE_CACHE``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import sys
 import urllib.error
@@ -177,8 +179,16 @@ def require_keras_weights(filename: str, origin: str) -> None:
         )
 
 
+def fetched_dataset_dir(name: str) -> Path:
+    """Where a downloaded dataset is kept: ``<COURSE_CACHE>/downloads/<name>``, extracted
+    once (``<COURSE_CACHE>/datasets/`` holds what the course derives from datasets). The
+    grader binds its own copy there, read only, in each graded kernel."""
+    return cache_root() / "downloads" / name
+
+
 def dataset_dir(name: str) -> Path:
-    """The root folder of a dataset: the mirror's copy offline, else the official download.
+    """The root folder of a dataset: the mirror's copy offline, else the official download,
+    extracted once into the course cache (:func:`fetched_dataset_dir`) and read from there.
 
     Args:
         name: a key of :data:`DATASET_URLS`, for example ``"cats_and_dogs_filtered"``.
@@ -197,8 +207,21 @@ def dataset_dir(name: str) -> Path:
                 f"{name}/ folder in {folder}, or unset {ASSETS_ENV} to download it.",
             )
         return folder / name
+    fetched = fetched_dataset_dir(name)
+    if fetched.is_dir():
+        return fetched
     import keras
 
+    fetched.parent.mkdir(parents=True, exist_ok=True)  # Keras uses /tmp for a cache it lacks
     with explain_failed_download(f"dataset {name}", url, offline_hint(f"datasets/{name}/")):
-        extracted = Path(keras.utils.get_file(origin=url, extract=True))
-    return extracted / name if (extracted / name).is_dir() else extracted
+        extracted = Path(keras.utils.get_file(origin=url, extract=True, cache_subdir=".",
+                                              cache_dir=str(fetched.parent)))
+    # Keras extracts into a folder named after the archive, and again on every call: the
+    # dataset is moved to its own name once, and the archive let go.
+    (extracted / name if (extracted / name).is_dir() else extracted).rename(fetched)
+    for leftover in [extracted, Path(f"{extracted}_archive")]:
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        elif leftover.exists():
+            leftover.unlink()
+    return fetched

@@ -48,3 +48,49 @@ def released_course(tmp_path_factory):
     from nbgrader_course import released_scratch_course
 
     return released_scratch_course(tmp_path_factory.mktemp("released") / "course")
+
+
+def make_mirror(root: Path) -> Path:
+    """A tiny mirror laid out like ../shared/assets."""
+    (root / "keras" / "models").mkdir(parents=True)
+    (root / "keras" / "models" / "weights_a.h5").write_bytes(b"a")
+    (root / "datasets" / "cats_and_dogs_filtered" / "train").mkdir(parents=True)
+    return root
+
+
+class Internet(dict):
+    """URL -> local file that the ``internet`` fixture serves, and the URLs asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requested: list[str] = []
+
+
+@pytest.fixture
+def internet(isolated_assets, monkeypatch):
+    """No mirror, an empty Keras cache, and Keras's downloads served from local files:
+    ``internet[url] = path`` puts a file online; every URL asked for is recorded."""
+    import shutil
+
+    from keras.src.backend import config as keras_config
+    from keras.src.utils import file_utils
+
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(isolated_assets / "keras"))
+    served = Internet()
+
+    def download(url, target, *args, **kwargs):
+        served.requested.append(url)
+        shutil.copy(served[url], target)
+
+    monkeypatch.setattr(file_utils, "urlretrieve", download)
+    return served
+
+
+def zipped_dataset(folder: Path, name: str) -> Path:
+    """A zip holding ``name/train/cats/cat.0.jpg``, as the official archive is laid out."""
+    import zipfile
+
+    archive = folder / f"{name}.zip"
+    with zipfile.ZipFile(archive, "w") as made:
+        made.writestr(f"{name}/train/cats/cat.0.jpg", b"jpeg")
+    return archive

@@ -7,16 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MIRROR, needs_mirror
+from conftest import MIRROR, make_mirror, needs_mirror, zipped_dataset
 from helpers import assets, models
-
-
-def make_mirror(root: Path) -> Path:
-    """A tiny mirror laid out like ../shared/assets."""
-    (root / "keras" / "models").mkdir(parents=True)
-    (root / "keras" / "models" / "weights_a.h5").write_bytes(b"a")
-    (root / "datasets" / "cats_and_dogs_filtered" / "train").mkdir(parents=True)
-    return root
 
 
 def tree_state(root: Path) -> dict[str, tuple[int, float]]:
@@ -185,3 +177,15 @@ def test_other_errors_are_not_reported_as_downloads(error):
         with assets.explain_failed_download("x", "https://example.invalid/x", "offline"):
             raise error
     assert caught.value is error  # not wrapped: DownloadFailedError is an OSError too
+
+
+
+def test_a_downloaded_dataset_is_extracted_once_into_the_course_cache(internet, isolated_assets):
+    name = "cats_and_dogs_filtered"
+    internet[assets.DATASET_URLS[name]] = zipped_dataset(isolated_assets, name)
+    folder = assets.dataset_dir(name)
+    assert folder == isolated_assets / "cache" / "downloads" / name
+    assert (folder / "train" / "cats" / "cat.0.jpg").read_bytes() == b"jpeg"
+    assert sorted(path.name for path in folder.parent.iterdir()) == [name]  # no archive left
+    assert assets.dataset_dir(name) == folder and internet.requested == [
+        assets.DATASET_URLS[name]]  # the second call reads the cache: one download

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import nbformat
 import pytest
 
-from conftest import ASSIGNMENTS, NOTEBOOKS, needs_mirror
+from conftest import ASSIGNMENTS, NOTEBOOKS, SOLUTIONS, needs_mirror
 from hostile import HOSTILE
 from mistakes import MISTAKES
 from nbgrader_course import (autograde, copy_course, fill_answers, hidden_test_lines, nbgrader,
@@ -166,3 +167,18 @@ def test_hostile_submissions_get_the_honest_grade(graded, assignment, name):
     assert all(score == top > 0 for score, top in full.values()), "the control lost points"
     _, _, lost = HOSTILE[assignment][name]
     assert scores(course, assignment, name) == expected_scores(full, lost=lost)
+
+
+@needs_mirror
+@pytest.mark.parametrize("assignment", [a for a in ASSIGNMENTS if "describe()" in (
+    SOLUTIONS / a / f"{a}.ipynb").read_text()])
+def test_graded_kernels_load_the_graders_assets_without_the_mirror(graded, assignment):
+    """The kernels never see COURSE_ASSETS: the solutions' full marks in 04-07 come from the
+    weights and datasets the grader fetched and bound into each sandbox (grader/assets.py),
+    read through the course's online code path, as on a grading host with no mirror."""
+    notebook = nbformat.read(graded / "autograded" / "solution" / assignment /
+                             f"{assignment}.ipynb", as_version=4)
+    printed = "".join(output.get("text", "") for cell in notebook.cells
+                      if cell.cell_type == "code" for output in cell.outputs)
+    sources = re.findall(r"weights and data from ([\w ]+)", printed)
+    assert sources and set(sources) == {"official downloads"}, sources
