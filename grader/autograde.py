@@ -437,8 +437,8 @@ def run(api, jobs: list[Job], refused: list[Result], options) -> int:
     print(f"autograde: {total} submissions in {time.monotonic() - started:.1f} s, "
           f"{total - len(not_graded) - len(broken)} graded")
     if not_graded:  # the submission's fault: it scores 0 with the reason, the batch goes on
-        print(f"autograde: {len(not_graded)} not graded (each scores 0, and its feedback "
-              f"says why):", *[f"  {line}" for line in not_graded], sep="\n")
+        print(f"autograde: {len(not_graded)} not graded (each scores 0, for this reason):",
+              *[f"  {line}" for line in not_graded], sep="\n")
     if broken:  # the grader's fault: the gradebook may lack these grades
         print(f"autograde: the grader failed to record {len(broken)}:",
               *[f"  {line}" for line in broken], sep="\n", file=sys.stderr)

@@ -46,6 +46,10 @@ def class_files(root: Path) -> tuple[Path, Path]:
             Path(config.CollectEvidence.secret_file))
 
 
+def size(count: int) -> str:
+    return f"{count} bytes" if count < 1024 else f"{count / 1024:.0f} KiB"
+
+
 def summary(gradebook: Path) -> str:
     """What a gradebook holds, in a few numbers."""
     with sqlite3.connect(f"file:{gradebook}?mode=ro", uri=True) as database:
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                   + (f"; what the course had is in {kept}" if kept else ""))
         else:
             folder = backup(root, options.into)
-            files = ", ".join(f"{path.name} ({path.stat().st_size / 1024:.0f} KiB)"
+            files = ", ".join(f"{path.name} ({size(path.stat().st_size)})"
                               for path in sorted(folder.iterdir()))
             print(f"backed up into {folder}: {files}; {summary(folder / GRADEBOOK)}")
     except (FileNotFoundError, sqlite3.Error) as error:
