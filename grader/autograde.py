@@ -16,8 +16,10 @@ gradebook lock it. Here:
    execution, so the grades, comments, late penalties and ``autograded/`` folder are
    exactly what nbgrader writes. A progress bar counts the graded submissions.
 
-By default an embedded ``LocalCluster`` has one worker per core (``--workers N`` to
-change); ``--scheduler tcp://host:8786`` grades on an existing cluster instead. Like
+By default an embedded ``LocalCluster`` has as many workers as the cores and the memory
+allow (``--workers N`` to change); ``--scheduler tcp://host:8786`` grades on an existing
+cluster instead. Before a batch, the weights and datasets the kernels load are fetched on
+this host (:mod:`grader.assets`). Like
 ``nbgrader autograde``, submissions already autograded are skipped unless ``--force`` or
 unless a newer one was collected since (its ``timestamp.txt``); a regrade of the same
 submission gives the same grades (the seeds of fresh inputs depend only on the course's secret
@@ -43,13 +45,14 @@ from pathlib import Path
 sys.modules.setdefault("rfc3987_syntax", None)
 
 import nbformat  # noqa: E402
+import psutil
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 from traitlets.config import Config, KVArgParseConfigLoader, PyFileConfigLoader
 
 from grader.backup import copy_database
-from grader.sandbox import Sandbox, SandboxUnavailable, bubblewrap_problem
+from grader.sandbox import MEMORY_SLACK_MB, Sandbox, SandboxUnavailable, bubblewrap_problem
 from helpers.assets import DownloadFailedError, MissingAssetError
 
 #: The coordinator's pipeline: the worker's executed notebook instead of an execution.
@@ -204,7 +207,8 @@ def submissions(course, assignments: list[str], force: bool) -> list[tuple[str, 
         for folder in sorted(submitted.glob(f"*/{assignment}")):
             student = folder.parent.name
             done = Path(course.format_path(course.autograded_directory, student, assignment))
-            if folder.is_dir() and (force or not done.exists() or resubmitted(course, folder, done)):
+            regrade = force or not done.exists() or resubmitted(course, folder, done)
+            if folder.is_dir() and regrade:
                 found.append((assignment, student))
     return found
 
@@ -286,10 +290,6 @@ def local_workers(asked: int | None, memory_mb: int, cores: int | None = None,
     """How many kernels to grade at once on this machine, and why: ``asked`` if given, else
     one per core, but no more than the memory available holds at the sandbox's limit
     (``memory_mb`` per kernel, plus the slack its processes may hold above it)."""
-    import psutil
-
-    from grader.sandbox import MEMORY_SLACK_MB
-
     cores = cores or os.cpu_count() or 1
     if available_mb is None:
         available_mb = psutil.virtual_memory().available / 2**20

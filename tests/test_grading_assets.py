@@ -95,7 +95,8 @@ def test_autograde_names_a_missing_asset_before_any_kernel_starts(released_cours
     course = copy_course(released_course, tmp_path)
     name = "05-feature-extraction"
     release = course / "notebooks" / name / f"{name}.ipynb"
-    submit(course, "ada", name, fill_answers(release, course / "solutions" / name / f"{name}.ipynb"))
+    source = course / "solutions" / name / f"{name}.ipynb"
+    submit(course, "ada", name, fill_answers(release, source))
     mirror = make_mirror(tmp_path / "mirror")  # weights_a.h5 only: no MobileNet
     result = subprocess.run([sys.executable, "-m", "grader.autograde", name], cwd=course,
                             capture_output=True, text=True,

@@ -77,7 +77,8 @@ def test_a_resubmission_is_graded_again_and_its_feedback_rebuilt(released_course
     """As ``nbgrader autograde`` does: a submission collected after its grade was given (a
     newer timestamp.txt) is graded again without --force; the others keep their grade."""
     course = copy_course(released_course, tmp_path)
-    fetch_answer_submit(course, "ada", ASSIGNMENT, {"ex1-answer": MISTAKES[ASSIGNMENT]["ex1-answer"]})
+    mistake = {"ex1-answer": MISTAKES[ASSIGNMENT]["ex1-answer"]}
+    fetch_answer_submit(course, "ada", ASSIGNMENT, mistake)
     fetch_answer_submit(course, "bob", ASSIGNMENT, None)
     instructor(course, "collect", "autograde", "feedback", assignment=ASSIGNMENT)
     assert scores(course, ASSIGNMENT, "ada")["ex1-check"] == (0.0, 2.0)

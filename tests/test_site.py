@@ -54,7 +54,7 @@ def test_site_lock_is_exact_hashed_and_resolved_from_its_ranges():
                 (BOOK / "requirements.in").read_text().splitlines()
                 if line.strip() and not line.startswith("#")}
     roots = {pin.name for pin in pins if any("requirements.in" in via for via in pin.required_by)}
-    assert roots == declared, "book/requirements.txt is not resolved from requirements.in: make site-lock"
+    assert roots == declared, "book/requirements.txt is not made from requirements.in: make site-lock"
     assert next(pin.version for pin in pins if pin.name == "jupyter-book").startswith("1.")
 
 
@@ -65,7 +65,8 @@ def test_every_guide_and_notebook_has_a_page_in_course_order(site):
     notebooks = [f"notebooks/{name}/{name}.html" for name in ASSIGNMENTS]
     listed = re.findall(r"\]\(docs/([\w-]+)\.md\)", (ROOT / "README.md").read_text())
     guides = [f"docs/{name}.html" for name in dict.fromkeys(listed)]
-    assert sorted(guides) == sorted(f"docs/{path.stem}.html" for path in (ROOT / "docs").glob("*.md"))
+    every_guide = (ROOT / "docs").glob("*.md")
+    assert sorted(guides) == sorted(f"docs/{path.stem}.html" for path in every_guide)
     assert [link for link in nav if link != "#"] == notebooks + guides
     assert (site / "index.html").is_file() and "<h1>Transfer learning" in home
 
