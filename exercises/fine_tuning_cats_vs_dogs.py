@@ -146,11 +146,12 @@ def _expect_base_moved(moved: int) -> None:
 
 @checked("base unfrozen (BatchNormalization still frozen) and recompiled at a low learning rate")
 def check_unfrozen_for_fine_tuning(model, base, x, y, max_learning_rate: float) -> None:
-    """Base trainable, its BN layers frozen, recompiled so that fit trains it."""
+    """Base trainable, its BN layers frozen, recompiled at the rate asked so that fit
+    trains it."""
     expect_layer(model, "model")
     expect_layer(base, "base")
     _expect_fine_tuning_flags(base)
-    expect_low_learning_rate(model, max_learning_rate)
+    expect_low_learning_rate(model, max_learning_rate, exactly=True)
     _expect_base_moved(fit_changes(model, [base.name], x, y)[base.name])
 
 
@@ -159,9 +160,10 @@ def check_unfrozen_for_fine_tuning(model, base, x, y, max_learning_rate: float) 
 def check_fit_after_preparing(model, base, before: Sequence[np.ndarray],
                               max_learning_rate: float) -> None:
     """Judged after the fact: ``model`` holds its weights after a fit that came after the
-    answer; ``before`` is ``model.get_weights()`` from before the answer."""
+    answer; ``before`` is ``model.get_weights()`` from before the answer. The answer was
+    given ``max_learning_rate`` to compile at: it must be that rate, not a lower one."""
     _expect_fine_tuning_flags(base)
-    expect_low_learning_rate(model, max_learning_rate)
+    expect_low_learning_rate(model, max_learning_rate, exactly=True)
     _expect_base_moved(changes_since(model, before, [base.name])[base.name])
 
 

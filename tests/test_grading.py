@@ -180,6 +180,19 @@ def test_unfreezing_with_a_high_learning_rate_is_flagged():
     assert "found:    0.01" in text and "Adam(1e-5)" in text
 
 
+@pytest.mark.parametrize("rate", [float("nan"), -1e-3, 0.0])
+def test_a_learning_rate_that_is_not_positive_is_not_low(rate):
+    """``rate > maximum`` alone is False for all three: 03.2 and 04.1 passed them."""
+    from exercises.checks import expect_low_learning_rate
+
+    model = two_layer_model("base", "head")
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss="mse")
+    text = feedback_of(expect_low_learning_rate, model, 1e-4)
+    assert "expected: learning rate in (0, 0.0001]" in text and f"found:    {rate:g}" in text
+    model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="mse")
+    expect_low_learning_rate(model, 1e-4)
+
+
 def bn_model():
     base = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Conv2D(2, 1),
                              keras.layers.BatchNormalization()], name="base")
@@ -372,6 +385,10 @@ def test_unfrozen_for_fine_tuning():
     assert "BatchNormalization" in feedback_of(check, model, base, PIXELS, BINARY, 1e-5)
     base.layers[-1].trainable = False
     assert "found:    0.01" in feedback_of(check, model, base, PIXELS, BINARY, 1e-5)
+    model.compile(optimizer=keras.optimizers.Adam(1e-6),  # lower than the rate it was given
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    assert "the learning_rate your function is given" in feedback_of(
+        check, model, base, PIXELS, BINARY, 1e-5)
     model.compile(optimizer=keras.optimizers.Adam(1e-5),
                   loss=keras.losses.BinaryCrossentropy(from_logits=True))
     weights = model.get_weights()

@@ -298,6 +298,9 @@ def test_unfrozen_for_fine_tuning(folder):
         "BN left trainable": lambda m, b, r: prepare_fine_tuning(m, b, r, freeze_batch_norm=False),
         "not recompiled": lambda m, b, r: prepare_fine_tuning(m, b, r, compile=False),
         "1e-3 typed": lambda m, b, r: prepare_fine_tuning(m, b, 1e-3),
+        "a lower rate typed": lambda m, b, r: prepare_fine_tuning(m, b, r / 10),
+        "NaN": lambda m, b, r: prepare_fine_tuning(m, b, float("nan")),
+        "negative": lambda m, b, r: prepare_fine_tuning(m, b, -r),
     }
     for why, answer in wrong.items():
         assert not passes(folder, "unfrozen_for_fine_tuning", answer), why
