@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,8 +40,10 @@ def submitted_class(released_course, tmp_path_factory) -> Path:
     course = copy_course(released_course, tmp_path_factory.mktemp("links"))
     secret = course / ".nbgrader" / "grading-secret"
     secret.write_text("the course's secret")
-    for name in ["ada", "eve", "mal", "sam", "fay"]:
-        fetch_answer_submit(course, name, ASSIGNMENT, "blank")
+    fetch_answer_submit(course, "ada", ASSIGNMENT, "blank")
+    ada = inbound(course, "ada")
+    for name in ["eve", "mal", "sam", "fay"]:  # the same submission under their names
+        shutil.copytree(ada, ada.with_name(ada.name.replace("ada+", f"{name}+", 1)))
     solution = course / "solutions" / ASSIGNMENT / NOTEBOOK
     (inbound(course, "eve") / NOTEBOOK).unlink()
     (inbound(course, "eve") / NOTEBOOK).symlink_to(solution)
