@@ -64,6 +64,7 @@ c.Sandbox.submission_timeout = 1800    # s per notebook in all
 c.Sandbox.interrupt_grace = 5          # s a cell past its limit has to stop when interrupted
 c.Sandbox.output_limit_kb = 1024       # stored output per notebook
 c.Sandbox.disk_mb = 1024               # what a kernel may write (its /tmp, its folders)
+c.Sandbox.processes = 1024             # processes and threads of one kernel at once
 # Where bubblewrap cannot run, grading stops; only for trusted submissions:
 # c.Sandbox.allow_unsandboxed = True
 

@@ -32,6 +32,7 @@ import argparse
 import copy
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -117,7 +118,11 @@ def grade_submission(job: Job) -> Result:
         }))
         outcome = NbGraderAPI(config=config).autograde(job.assignment, job.student)
         graded = root / "autograded" / job.student / job.assignment
-        result.notebooks = {path.stem: path.read_text() for path in graded.glob("*.ipynb")}
+        result.notebooks = {  # the released notebooks only: a submission may ship any file
+            Path(name).stem: (graded / name).read_text(errors="replace")
+            for name in job.released
+            if name.endswith(".ipynb") and "/" not in name and (graded / name).is_file()
+            and not (graded / name).is_symlink()}
         if not outcome["success"] or not result.notebooks:
             result.error = (outcome.get("error") or outcome.get("log") or "no notebook")[-3000:]
     result.seconds = time.monotonic() - started
@@ -246,6 +251,27 @@ class Progress:
         self.stream.flush()
 
 
+#: A log line that names an exception: ``[AutogradeApp | ERROR] ValueError: ...`` or
+#: ``ValueError: ...``.
+EXCEPTION_LINE = re.compile(r"^(?:\[[^]]*\]\s*)?((?:\w+\.)*\w*(?:Error|Exception|Exit|Timeout"
+                            r"|Failed|Interrupt)\w*:\s*\S.*)$")
+
+
+def failure_reason(log: str) -> str:
+    """The line of a failed grading's log that says why: its last exception, else its last
+    line that is not a pointer elsewhere ("Please see the above traceback"); ``""`` for no
+    failure."""
+    lines = [line.strip() for line in log.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        found = EXCEPTION_LINE.match(line)
+        if found:
+            return found.group(1)
+    for line in reversed(lines):
+        if not re.search(r"\bsee (the|above)\b|\btraceback\b", line, re.IGNORECASE):
+            return re.sub(r"^\[[^]]*\]\s*", "", line)
+    return "nbgrader failed without saying why" if lines else ""
+
+
 class RecordingFailed(RuntimeError):
     """nbgrader could not write a result into the course: the grader's failure, not the
     submission's."""
@@ -265,8 +291,7 @@ def record(api, staging: Path, result: Result) -> str:
         (folder / result.student).mkdir(parents=True, exist_ok=True)
         (folder / result.student / f"{name}.ipynb").write_text(text)
     api.config.UseGradedNotebook.staging = str(folder)
-    last_line = result.error.strip().splitlines()[-1] if result.error.strip() else ""
-    api.config.UseGradedNotebook.failure = last_line
+    api.config.UseGradedNotebook.failure = failure_reason(result.error)
     outcome = api.autograde(result.assignment, result.student, force=True, create=True)
     if not outcome["success"] and not result.error:  # nbgrader cannot read an unreadable one
         raise RecordingFailed((outcome.get("error") or outcome.get("log") or "")[-2000:])
@@ -399,7 +424,7 @@ def run(api, jobs: list[Job], refused: list[Result], options) -> int:
                 broken.append(f"{label}: {error}")
                 progress.update(f"{label}: NOT RECORDED (the grader failed, see the end)")
                 return
-            reason = problem.strip().splitlines()[-1] if problem.strip() else ""
+            reason = failure_reason(problem)
             if reason:
                 not_graded.append(f"{label}: {reason}")
             score = total_score(api, result.assignment, result.student)

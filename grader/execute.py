@@ -12,7 +12,10 @@ executes the notebook cell by cell under the limits of :class:`grader.sandbox.Sa
   batch at most that;
 * a cell past its limit is interrupted; if it stops within ``interrupt_grace`` seconds,
   grading goes on with the next cell, else the kernel is stopped;
-* stored output is capped (``output_limit_kb``); the rest is dropped, with a note;
+* the kernel works in a copy of the submission's regular files, so nothing it leaves
+  there is ever followed by nbgrader, which writes the graded notebook after it;
+* stored output is capped (``output_limit_kb``), all of it counted (data of any type,
+  metadata, tracebacks); the rest is dropped, with a note, errors kept but shortened;
 * when the kernel dies (``os._exit``, a signal, the memory cap) or is stopped, every cell
   not run gets an error output saying why ("cell 7 ran past its 60 s limit", "the kernel
   used more than 4096 MiB"), so its test cells score 0, and the cells already run keep
@@ -21,7 +24,9 @@ executes the notebook cell by cell under the limits of :class:`grader.sandbox.Sa
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -41,6 +46,8 @@ from traitlets import Any, Instance, Unicode
 
 from grader.sandbox import MEMORY_SLACK_MB, LimitWatch, Sandbox
 
+#: Characters of an error's message kept once the notebook's output is past its cap.
+ERROR_KEPT = 2000
 #: Cells the released notebook tags with this get ``Sandbox.slow_cell_timeout``.
 SLOW_TAG = "slow"
 
@@ -54,21 +61,36 @@ class SandboxedKernelManager(AsyncKernelManager):
     watch = Any(default_value=None)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        writable = [Path(path) for path in self.writable]
         if self.sandbox is not None:
-            kernel_cmd = self.sandbox.command(kernel_cmd, Path(self.workdir),
-                                              [Path(path) for path in self.writable])
+            kernel_cmd = self.sandbox.command(kernel_cmd, Path(self.workdir), writable)
             kw["env"] = self.sandbox.environment(kw.get("env") or {})
+            self.sandbox.hand_over(writable)  # with the connection file, written by now
         await super()._async_launch_kernel(kernel_cmd, **kw)
         pid = self.provisioner.process.pid if self.provisioner is not None else None
         if self.sandbox is not None and pid is not None:
             self.watch = LimitWatch(pid, self.sandbox.memory_mb + MEMORY_SLACK_MB,
-                                    [Path(self.workdir), *map(Path, self.writable)],
-                                    self.sandbox.disk_mb)
+                                    writable, self.sandbox.disk_mb)
 
     def exit_status(self) -> int | None:
         """The kernel process's exit status once it is gone, else None."""
         process = getattr(self.provisioner, "process", None)
         return None if process is None else process.poll()
+
+
+def copy_regular_files(source: Path, destination: Path) -> Path:
+    """A copy of the regular files under ``source`` (links and special files left out):
+    where a sandboxed kernel works, so that nothing it leaves behind (a link, a named pipe)
+    is ever in the folder nbgrader writes the graded notebook to."""
+    for directory, _, names in os.walk(source):  # links to folders are not followed
+        for name in names:
+            path = Path(directory, name)
+            if path.is_file() and not path.is_symlink():
+                target = destination / path.relative_to(source)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target, follow_symlinks=False)
+    destination.mkdir(parents=True, exist_ok=True)
+    return destination
 
 
 def not_run_error(message: str) -> NotebookNode:
@@ -144,7 +166,7 @@ class SandboxedExecute(Execute):
         if runtime is not None:
             evidence = resources.get("evidence", {}).get("folder")  # CollectEvidence's
             self.km.sandbox = self.sandbox
-            self.km.workdir = str(workdir)
+            self.km.workdir = str(copy_regular_files(workdir, runtime / "work"))
             self.km.writable = [str(runtime)] + ([evidence] if evidence else [])
             self.km.transport = "ipc"
             self.km.ip = str(runtime / "kernel")
@@ -226,14 +248,24 @@ class SandboxedExecute(Execute):
         return f"the kernel died in cell {number} ({how})"
 
     def output(self, outs, msg, display_id, cell_index):
-        """Keep outputs while the notebook's budget lasts; errors are always kept."""
-        content = msg.get("content", {})
-        if msg["msg_type"] != "error":
-            size = len(content.get("text", "")) + sum(
-                len(value) if isinstance(value, str) else 64
-                for value in content.get("data", {}).values())
-            self._output_budget -= size
-            if self._output_budget < 0:
-                self._cut = True
+        """Keep outputs while the notebook's budget lasts, counting all that is stored (text,
+        data of any type, metadata, tracebacks); past it, errors are kept, shortened, so a
+        test cell that failed still fails."""
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        self._output_budget -= size
+        if self._output_budget < 0:
+            self._cut = True
+            if msg["msg_type"] != "error":
                 return None
+            msg = {**msg, "content": shortened_error(msg["content"])}
         return super().output(outs, msg, display_id, cell_index)
+
+
+def shortened_error(content: dict) -> dict:
+    """An error's content cut to :data:`ERROR_KEPT` characters of its message and of its
+    traceback's last line."""
+    def cut(text) -> str:
+        text = str(text)
+        return text if len(text) <= ERROR_KEPT else text[:ERROR_KEPT] + " [cut]"
+    return {"ename": cut(content.get("ename", "")), "evalue": cut(content.get("evalue", "")),
+            "traceback": [cut(line) for line in list(content.get("traceback", []))[-1:]]}

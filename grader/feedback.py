@@ -8,6 +8,10 @@ the first graded assignment would hand every student the hidden checks of the wh
 
 * removes the hidden-test region (``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``),
   as nbgrader does when it releases an assignment, and
+* leaves every other cell as the student wrote it: only test cells hold hidden tests
+  (nbgrader restored them from the gradebook), and nbgrader's own ClearHiddenTests raises,
+  failing the whole assignment's feedback, on a student's cell that merely contains the
+  marker's text; and
 * cuts each error down to its last line, ``ErrorName: message``, since a Python traceback
   quotes the lines that failed, hidden ones included.
 
@@ -26,9 +30,14 @@ class FeedbackWithoutHiddenTests(ClearHiddenTests):
     """ClearHiddenTests for feedback: also reduces test cells' errors to ``ename: evalue``."""
 
     def preprocess_cell(self, cell, resources, cell_index):
-        cell, resources = super().preprocess_cell(cell, resources, cell_index)
-        if utils.is_grade(cell):
-            for output in cell.get("outputs", []):
-                if output.output_type == "error":
-                    output.traceback = [f"{output.ename}: {output.evalue}"]
+        if not utils.is_grade(cell):
+            return cell, resources
+        if not utils.is_solution(cell):  # a test cell, as the gradebook has it
+            try:
+                self._remove_hidden_test_region(cell)
+            except RuntimeError:  # markers that do not pair: show none of it
+                cell.source = "# (this test cell's source is hidden)"
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                output.traceback = [f"{output.ename}: {output.evalue}"]
         return cell, resources

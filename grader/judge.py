@@ -50,6 +50,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Integer, Unicode
 
 from grader.records import RECORDS_ENV, SEED_ENV
+from grader.sandbox import Sandbox
 from grader.verdicts import VERDICTS_PREFIX
 
 #: ``exercises.record("NAME", ...`` at the start of a line of a test cell: that cell is
@@ -94,7 +95,7 @@ class CollectEvidence(NbGraderPreprocessor):
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         if judged_cells(nb):
-            judge_process()  # it starts up while the kernel runs
+            judge_process(Sandbox(parent=self).memory_mb)  # it starts while the kernel runs
         folder, seed = tempfile.mkdtemp(prefix="evidence-"), self.seed(resources)
         os.environ[RECORDS_ENV] = folder  # the kernel nbgrader starts next inherits them
         os.environ[SEED_ENV] = str(seed)
@@ -125,13 +126,33 @@ class JudgeOutsideKernel(NbGraderPreprocessor):
         return nb, resources
 
     def judge(self, folder: Path, names: list[str], seed: int) -> dict[str, dict]:
-        """The verdicts of ``folder``'s records, from the judge process."""
+        """The verdicts of ``folder``'s records, from the judge process. When it fails on
+        them (it stops, or runs past its time), each is judged alone by a fresh one, so a
+        record that breaks it costs only its own exercise."""
+        try:
+            return self._ask(folder, names, seed)
+        except JudgeFailed:
+            pass
+        verdicts = {}
+        for name in names:
+            try:
+                verdicts.update(self._ask(folder, [name], seed))
+            except JudgeFailed as failure:
+                verdicts[name] = {"passed": False, "message": (
+                    f"✗ the record of your answer could not be judged: the judge "
+                    f"{failure.reason}\n  hint:     record what the exercise asks for, "
+                    f"not more")}
+        return verdicts
+
+    def _ask(self, folder: Path, names: list[str], seed: int) -> dict[str, dict]:
         global _judge
         try:
-            return judge_process().ask(folder, names, seed, self.timeout)
-        except RuntimeError:
-            _judge.close()
-            _judge = None
+            return judge_process(Sandbox(parent=self).memory_mb).ask(
+                folder, names, seed, self.timeout)
+        except JudgeFailed:
+            if _judge is not None:
+                _judge.close()
+                _judge = None
             raise
 
     @staticmethod
@@ -152,18 +173,27 @@ class JudgeOutsideKernel(NbGraderPreprocessor):
                            traceback=[verdict["message"]])]
 
 
+class JudgeFailed(RuntimeError):
+    """The judge process stopped, or took too long, on a request."""
+
+    def __init__(self, reason: str, errors: str) -> None:
+        super().__init__(f"the judge {reason}:\n{errors}")
+        self.reason = reason
+
+
 class JudgeProcess:
     """:mod:`grader.verdicts` in a fresh isolated Python (``-I``: no current folder, no user
     site, no ``PYTHON*`` variables), run from an empty folder, answering one request a line."""
 
-    def __init__(self) -> None:
+    def __init__(self, memory_mb: int) -> None:
         environment = {key: value for key, value in os.environ.items()
                        if not key.startswith("PYTHON")
                        and key not in {RECORDS_ENV, SEED_ENV}}
         self.workdir = tempfile.TemporaryDirectory(prefix="judge-")
         self.errors = open(Path(self.workdir.name) / "stderr", "w+b")
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", "-c", BOOT.format(root=str(COURSE_ROOT))],
+        self.process = subprocess.Popen(  # at the kernels' memory cap: a record is data
+            ["prlimit", f"--data={memory_mb * 2**20}", "--",
+             sys.executable, "-I", "-c", BOOT.format(root=str(COURSE_ROOT))],
             cwd=self.workdir.name, env=environment, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self.errors)
 
@@ -175,7 +205,7 @@ class JudgeProcess:
             self.process.stdin.write(request.encode())
             self.process.stdin.flush()
         except OSError as error:
-            raise RuntimeError(f"the judge stopped: {error}") from error
+            raise JudgeFailed(f"stopped ({error})", "") from error
         deadline, pending = time.monotonic() + timeout, b""
         stdout = self.process.stdout.fileno()
         while True:
@@ -188,9 +218,8 @@ class JudgeProcess:
             chunk = os.read(stdout, 1 << 16) if ready else b""
             if not chunk:
                 self.errors.seek(0)
-                reason = "took longer than %d s" % timeout if not ready else "stopped"
-                raise RuntimeError(f"the judge {reason}:\n"
-                                   f"{self.errors.read().decode(errors='replace')[-3000:]}")
+                reason = f"took longer than {timeout:g} s" if not ready else "stopped"
+                raise JudgeFailed(reason, self.errors.read().decode(errors="replace")[-3000:])
             pending += chunk
 
     def close(self) -> None:
@@ -208,11 +237,12 @@ class JudgeProcess:
 _judge: JudgeProcess | None = None
 
 
-def judge_process() -> JudgeProcess:
-    """The running judge process, started if there is none."""
+def judge_process(memory_mb: int) -> JudgeProcess:
+    """The running judge process, started (with a memory cap of ``memory_mb``) if there is
+    none."""
     global _judge
     if _judge is None or _judge.process.poll() is not None:
-        _judge = JudgeProcess()
+        _judge = JudgeProcess(memory_mb)
     return _judge
 
 

@@ -8,7 +8,7 @@ temporary folder that is thrown away, and the seed is 0.
 
 The judge reads records back with :func:`load` as data only: JSON, ``.npz`` arrays loaded
 without pickle, and ``.keras`` models loaded in Keras's safe mode, each a regular file of at
-most :data:`MAX_RECORD_BYTES`, never a link.
+most :data:`MAX_RECORD_BYTES`, never a link, nor a zip or array that unpacks to more.
 
 Nothing here imports TensorFlow: the grader's own processes use it too.
 """
@@ -16,8 +16,11 @@ Nothing here imports TensorFlow: the grader's own processes use it too.
 from __future__ import annotations
 
 import json
+import math
 import os
+import stat
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,31 +113,64 @@ def write(folder: Path, name: str, record: Record) -> None:
 
 def _readable(path: Path) -> bool:
     """Whether ``path`` is a record file the judge may read; raises if it is a trap."""
-    if path.is_symlink():
-        raise ValueError(f"{path.name} is a link, not a record")
-    if not path.exists():
+    try:
+        status = path.lstat()
+    except FileNotFoundError:
         return False
-    if not path.is_file():
+    if stat.S_ISLNK(status.st_mode):
+        raise ValueError(f"{path.name} is a link, not a record")
+    if not stat.S_ISREG(status.st_mode):
         raise ValueError(f"{path.name} is not a regular file")
-    if path.stat().st_size > MAX_RECORD_BYTES:
+    if status.st_size > MAX_RECORD_BYTES:
         raise ValueError(f"{path.name} is larger than {MAX_RECORD_BYTES} bytes")
     return True
+
+
+def _check_unpacked(path: Path) -> None:
+    """Refuse a zip (``.npz``, ``.keras``) whose members would unpack to more than
+    :data:`MAX_RECORD_BYTES`, or an array whose header declares more: a bomb, not a record."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as error:
+        raise ValueError(f"{path.name} is not a zip archive ({error})") from None
+    with archive:
+        unpacked = sum(member.file_size for member in archive.infolist())
+        if unpacked > MAX_RECORD_BYTES:
+            raise ValueError(f"{path.name} unpacks to {unpacked} bytes, more than "
+                             f"{MAX_RECORD_BYTES}")
+        if path.suffix != ".npz":
+            return
+        for member in archive.infolist():
+            with archive.open(member) as array:
+                if np.lib.format.read_magic(array) == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(array)
+                else:  # 2.0; np.load refuses any other version
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(array)
+            declared = math.prod(shape) * dtype.itemsize
+            if declared > MAX_RECORD_BYTES:
+                raise ValueError(f"{path.name}: {member.filename} declares {declared} bytes, "
+                                 f"more than {MAX_RECORD_BYTES}")
 
 
 def load(folder: Path, name: str) -> Record | None:
     """``name``'s record in ``folder``, or None when the kernel never wrote one.
 
     Raises:
-        ValueError: a record file is a link, not a regular file, or too large.
-        KeyError, TypeError, json.JSONDecodeError: the record is not of the form written.
+        ValueError: a record file is a link, not a regular file, too large, or unpacks to
+            too much.
+        KeyError, TypeError, RecursionError, json.JSONDecodeError: the record is not of the
+            form written.
     """
     cases_file = folder / f"{name}.json"
     if not _readable(cases_file):
         return None
-    stored = json.loads(cases_file.read_text())
+    stored = json.loads(cases_file.read_text(errors="replace"))
     cases, models = list(stored["cases"]), [str(key) for key in stored.get("models", [])]
     files = _files(folder, name, [key for key in models if key.isidentifier()])
     present = {key: path for key, path in files.items() if _readable(path)}
+    for key, path in present.items():
+        if key != "cases":
+            _check_unpacked(path)
     arrays = {}
     if "arrays" in present:
         with np.load(present["arrays"], allow_pickle=False) as saved:

@@ -8,12 +8,17 @@ gradebook and every other submission on disk. Here the kernel is started through
   ``exercises/``, ``grader/``, first on its ``PYTHONPATH``): read only;
 * the weights and datasets of its profile, fetched by the grader (grader/assets.py), where
   the course's online code finds them, and :attr:`Sandbox.read_only_paths`: read only;
-* its own submission folder, and the folder its records go to: writable;
+* a copy of its submission's files, and the folder its records go to: writable; nothing
+  it leaves there is read back but its records (as data), so a link or a named pipe it
+  makes is never followed by nbgrader;
 * a private, empty ``/tmp`` (in memory, of at most :attr:`Sandbox.disk_mb`) that is also its
   home and its course cache;
 * no network (only its own loopback), no other process (its own PID namespace): it cannot
   see or signal the grader, and it dies with it;
-* no capabilities, so it cannot remount what it sees read-only, nor make a user namespace.
+* no capabilities, so it cannot remount what it sees read-only, nor make a user namespace;
+* an unprivileged user: the grader's own, or, when root grades, a user of its own
+  (:func:`kernel_uid`), since root without capabilities may still write host-wide
+  settings; and ``/proc/sys`` read only whoever grades.
 
 It does not see the instructor's sources, the gradebook, the course secret or any other
 submission. It talks to the grader through Unix sockets in a private folder (ZeroMQ's
@@ -24,9 +29,10 @@ are enforced by :class:`grader.execute.SandboxedExecute`, except memory: ``prlim
 --data`` caps what each of the kernel's processes can allocate (past it, the allocation
 raises MemoryError and the kernel goes on), and :class:`LimitWatch` stops the kernel when
 its processes together hold more than the cap plus :data:`MEMORY_SLACK_MB` (a kernel that
-forks, say); and disk: ``/tmp`` is full at the cap (past it, OSError), ``prlimit --fsize``
-keeps any one file under it, and :class:`LimitWatch` stops the kernel when the folders it
-may write hold more than the cap together.
+forks, say); processes: ``prlimit --nproc`` (a fork bomb stops at the cap); and disk:
+``/tmp`` is full at the cap (past it, OSError), ``prlimit --fsize`` keeps any one file
+under it, and :class:`LimitWatch` stops the kernel when the folders it may write hold more
+than the cap together.
 """
 
 from __future__ import annotations
@@ -59,6 +65,32 @@ PASSED_ENV_PREFIXES = ("COURSE_", "KERAS_", "TF_", "OMP_")
 MEMORY_SLACK_MB = 1024
 #: Inside the sandbox: the private /tmp, which is also the kernel's home.
 PRIVATE_TMP = KERNEL_HOME
+
+
+#: When root grades, each kernel runs as the user this plus its grading process's PID: a
+#: user no other process on the host has (PIDs stay below 2**22), so the process cap counts
+#: only that kernel's processes, and nothing the kernel makes belongs to a real user.
+KERNEL_UID_BASE = 1_000_000_000
+
+
+def kernel_uid() -> int | None:
+    """The user a kernel started from this process runs as, or None to run it as the grader
+    (not root: it holds no privilege the sandbox must take away)."""
+    return KERNEL_UID_BASE + os.getpid() if os.geteuid() == 0 else None
+
+
+def parent_folders(insides: list[str]) -> list[str]:
+    """bwrap options that make the folders above the mount points ``insides`` (bwrap makes
+    them private to root): open to all, and writable by all under the private /tmp."""
+    made = set(insides)
+    parents = {str(parent) for inside in insides for parent in Path(inside).parents}
+    options = []
+    for folder in sorted(parents - made - {"/", PRIVATE_TMP}, key=lambda p: p.count("/")):
+        if any(folder.startswith(inside.rstrip("/") + "/") for inside in made):
+            continue  # inside a mount: it is there already
+        under_tmp = folder.startswith(PRIVATE_TMP + "/")
+        options += ["--perms", "1777" if under_tmp else "0755", "--dir", folder]
+    return options
 
 
 class SandboxUnavailable(RuntimeError):
@@ -100,14 +132,19 @@ class Sandbox(LoggingConfigurable):
         "Seconds a cell past its limit gets to stop after the interrupt, before its kernel "
         "is stopped and the notebook's remaining cells are not run.")).tag(config=True)
     output_limit_kb = Integer(1024, help=(
-        "Stored output of one notebook, in KiB; what comes after is dropped, with a note."
-    )).tag(config=True)
+        "Stored output of one notebook, in KiB, counting all that is stored (text, data of "
+        "any type, metadata, tracebacks); what comes after is dropped, with a note, except "
+        "errors, kept shortened.")).tag(config=True)
     read_only_paths = List(Unicode(), help=(
         "More folders the kernel may read (COURSE_ASSETS, Python and the course's code always)."
     )).tag(config=True)
     devices = List(Unicode(), help=(
         "Devices the kernel may use, e.g. ['/dev/nvidia0', '/dev/nvidiactl', "
         "'/dev/nvidia-uvm'] to grade on a GPU (none by default).")).tag(config=True)
+    processes = Integer(1024, help=(
+        "Processes and threads one kernel may run at once (prlimit --nproc, counted for the "
+        "kernel's own user or user namespace): past it, fork and thread creation fail. "
+        "TensorFlow runs about 3 threads a core.")).tag(config=True)
     program = Unicode("bwrap", help="The bubblewrap program.").tag(config=True)
 
     def check_available(self) -> bool:
@@ -141,36 +178,63 @@ class Sandbox(LoggingConfigurable):
         return fetch_assets(kernel_profile_name(gpu_devices=bool(self.devices)))
 
     def command(self, kernel_cmd: list[str], workdir: Path, writable: list[Path]) -> list[str]:
-        """``kernel_cmd`` wrapped in bubblewrap and prlimit, working in ``workdir``."""
-        # --cap-drop ALL: in its own user namespace the kernel would otherwise hold every
-        # capability there, enough to remount a read-only folder writable.
-        argv = [self.program, "--unshare-all", "--cap-drop", "ALL", "--die-with-parent",
-                "--new-session",
-                "--proc", "/proc", "--dev", "/dev",
-                "--size", str(self.disk_mb * 2**20), "--tmpfs", PRIVATE_TMP]
+        """``kernel_cmd`` wrapped in bubblewrap, setpriv and prlimit, working in ``workdir``
+        (inside one of the ``writable`` folders), as :func:`kernel_uid`'s user."""
+        uid = kernel_uid()
+        if uid is None:
+            # --cap-drop ALL: in its own user namespace the kernel would otherwise hold every
+            # capability there, enough to remount a read-only folder writable.
+            argv = [self.program, "--unshare-all", "--cap-drop", "ALL"]
+        else:  # no user namespace: bwrap mounts as root, setpriv then drops to the kernel's
+            argv = [self.program, "--unshare-pid", "--unshare-net", "--unshare-ipc",
+                    "--unshare-uts", "--unshare-cgroup-try"]
+        # /proc/sys holds host-wide settings (kernel.core_pattern): read only, as the
+        # sysrq trigger; bwrap covers only /proc/irq and /proc/bus itself.
+        argv += ["--die-with-parent", "--new-session", "--proc", "/proc",
+                 "--ro-bind", "/proc/sys", "/proc/sys",
+                 "--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger", "--dev", "/dev",
+                 "--perms", "1777", "--size", str(self.disk_mb * 2**20), "--tmpfs", PRIVATE_TMP]
+        mounts: list[tuple[str, str, str]] = []  # (bwrap option, host path, path inside)
         for system in ["/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32"]:
             path = Path(system)
             if path.is_symlink():
                 argv += ["--symlink", os.readlink(path), system]
             elif path.is_dir():
-                argv += ["--ro-bind", system, system]
+                mounts.append(("--ro-bind", system, system))
         for path in self.readable_paths():
-            argv += ["--ro-bind", str(path), str(path)]
+            mounts.append(("--ro-bind", str(path), str(path)))
             if path.resolve() != path:
-                argv += ["--ro-bind", str(path.resolve()), str(path.resolve())]
-        for path in [workdir, *writable]:
-            argv += ["--bind", str(path), str(path)]
-        for host, inside in self.kernel_assets().binds.items():  # under the private /tmp
-            argv += ["--ro-bind", str(host), inside]
-        for device in self.devices:
-            argv += ["--dev-bind", device, device]
+                mounts.append(("--ro-bind", str(path.resolve()), str(path.resolve())))
+        mounts += [("--bind", str(path), str(path)) for path in writable]
+        mounts += [("--ro-bind", str(host), inside)  # under the private /tmp
+                   for host, inside in self.kernel_assets().binds.items()]
+        mounts += [("--dev-bind", device, device) for device in self.devices]
+        argv += parent_folders([inside for _, _, inside in mounts])
+        for option, host, inside in mounts:
+            argv += [option, host, inside]
         # ipykernel exits when its parent process changes; in its own PID namespace the
         # parent it would watch is not there. PID 1 tells it not to watch (bwrap's
         # --die-with-parent does that job).
-        argv += ["--setenv", "JPY_PARENT_PID", "1", "--chdir", str(workdir), "--",
-                 "prlimit", f"--data={self.memory_mb * 2**20}",
-                 f"--fsize={self.disk_mb * 2**20}", "--core=0", "--"]
+        argv += ["--setenv", "JPY_PARENT_PID", "1", "--chdir", str(workdir), "--"]
+        if uid is not None:  # the kernel's user, without capabilities, for good
+            argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                     "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--"]
+        argv += ["prlimit", f"--data={self.memory_mb * 2**20}",
+                 f"--fsize={self.disk_mb * 2**20}", "--core=0",
+                 f"--nproc={self.processes}", "--"]
         return argv + kernel_cmd
+
+    def hand_over(self, folders: list[Path]) -> None:
+        """Give the kernel's user the ``folders`` it may write (and what they hold), when it
+        is not the grader's own."""
+        uid = kernel_uid()
+        if uid is None:
+            return
+        for folder in folders:
+            os.lchown(folder, uid, uid)
+            for directory, names, files in os.walk(folder):
+                for name in names + files:
+                    os.lchown(os.path.join(directory, name), uid, uid)
 
     def environment(self, inherited: dict[str, str]) -> dict[str, str]:
         """The kernel's environment: the course's and Python's settings, a private home."""

@@ -84,8 +84,9 @@ HOSTILE = {
                "importlib.reload = lambda module: fake\n"
                "check = fake.check"},
             {}, {"ex1-check"}),
+        # with the hidden tests' marker in a comment of its own: feedback must still be made
         "swallowed-errors": (
-            {"ex1-answer": TYPED + "\n\n\nget_ipython().set_custom_exc(\n"
+            {"ex1-answer": TYPED + "  # ### BEGIN HIDDEN TESTS\n\n\nget_ipython().set_custom_exc(\n"
                                    "    (BaseException,), lambda *args, **kwargs: None)"},
             {}, {"ex1-check"}),
         "patched-builtins": (

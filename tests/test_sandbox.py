@@ -34,7 +34,8 @@ ASSIGNMENT = "01-trainable-weights"
 #: on 2 cores, and the survivor's notebook holds one endless cell.
 CELL_LIMIT, NOTEBOOK_LIMIT = 30, 60
 LIMITS = [f"--Sandbox.cell_timeout={CELL_LIMIT}", f"--Sandbox.submission_timeout={NOTEBOOK_LIMIT}",
-          "--Sandbox.memory_mb=2048", "--Sandbox.output_limit_kb=256", "--Sandbox.disk_mb=128"]
+          "--Sandbox.memory_mb=2048", "--Sandbox.output_limit_kb=256", "--Sandbox.disk_mb=128",
+          "--Sandbox.processes=512"]
 #: where exercise 1's test cell stands: the attacks come right after it
 AFTER = "ex1-check"
 
@@ -43,7 +44,7 @@ ESCAPE_PATHS = "{course}/solutions/{a}/{a}.ipynb {course}/.nbgrader/gradebook.db
                "{course}/submitted/control/{a}/{a}.ipynb"
 
 #: Attacks after which the kernel goes on: one submission has them all, a new cell each,
-#: after exercise 1's test, in this order (the output cap last), and keeps 4/4.
+#: after exercise 1's test, in this order (the output floods last), and keeps 4/4.
 #: name -> (code, what its graded notebook must say). ``{course}``, ``{root}`` and ``{a}``
 #: are filled in.
 SURVIVED = {
@@ -69,7 +70,7 @@ SURVIVED = {
         "    try:\n        with open(path, 'a') as file:\n            file.write('# x')\n"
         "        print('WROTE', path)\n"
         "    except OSError as error:\n        print('refused', path, type(error).__name__)",
-        "refused {root}/exercises/checks.py OSError"),
+        "refused {root}/exercises/checks.py "),
     "reads-instructor-files": (
         "import os, socket\n"
         f"for path in '{ESCAPE_PATHS}'.split():\n"
@@ -85,7 +86,41 @@ SURVIVED = {
         "    print('stopped at', os.path.getsize('/tmp/fill') // 2**20, 'MiB:', error.strerror)\n"
         "os.remove('/tmp/fill')",
         "MiB: No space left on device"),
+    # host-wide settings (written back as they are, should the write land), the sandbox's
+    # own root-owned folders, then a bounded fork bomb
+    "writes-host-settings": (
+        "for path in ('/proc/sys/kernel/core_pattern', '/proc/sys/kernel/pid_max',\n"
+        "             '/proc/sys/vm/overcommit_memory', '/root/x', '/dev/shm/x', '/etc/x'):\n"
+        "    try:\n        value = open(path).read() if path.startswith('/proc') else 'x'\n"
+        "        with open(path, 'w') as file:\n            file.write(value)\n"
+        "        print('WROTE', path)\n"
+        "    except OSError as error:\n        print('refused', path, error.strerror)",
+        "refused /proc/sys/kernel/core_pattern Read-only file system"),
+    "fork-bomb": (
+        "import subprocess\n"
+        "bomb = subprocess.run(['sh', '-c', 'for i in $(seq 4000); do sleep 5 & done; wait'],\n"
+        "                      capture_output=True, text=True)\n"
+        "print('fork refused:', 'Cannot fork' in bomb.stderr)",
+        "fork refused: True"),
+    # links to another student's submission and to a new course file in place of its own
+    # notebook, and a named pipe: nbgrader writes the graded notebook after the kernel ran
+    "leaves-links-and-a-pipe": (
+        "import os\n"
+        "os.remove('{a}.ipynb')\n"
+        "os.symlink('{course}/submitted/control/{a}/{a}.ipynb', '{a}.ipynb')\n"
+        "os.symlink('{course}/planted.ipynb', 'extra.ipynb')\n"
+        "os.mkfifo('zz-pipe.ipynb')\n"
+        "print('left:', sorted(os.listdir('.')))",
+        "left: ["),
+    # what the cap did not count, before it is reached: metadata, data other than text
+    "shows-metadata": ("from IPython.display import display\n"
+                       "display({{'text/plain': 'small'}}, metadata=dict(x='m' * 2**23), raw=True)",
+                       "[output cut"),
+    "shows-json": ("from IPython.display import display\n"
+                   "display({{'application/json': dict(x='j' * 2**23)}}, raw=True)", "[output cut"),
     "prints-50-mb": ("for _ in range(50):\n    print('x' * 2**20)", "[output cut"),
+    # and an error, kept past the cap
+    "raises-8-mib": ("raise ValueError('e' * 2**23)", "eeee [cut]"),
 }
 SURVIVOR = "survives-every-attack"
 
@@ -174,7 +209,8 @@ def hostile_batch(released_course, tmp_path_factory):
         if points is not None:
             cell(notebook, "ex2-check").metadata["nbgrader"]["points"] = points
         submit(course, name, ASSIGNMENT, notebook)
-    before = snapshot(*COURSE_CODE, ROOT / "solutions", course / "solutions")
+    before = snapshot(*COURSE_CODE, ROOT / "solutions", course / "solutions",
+                      course / "submitted" / "control")
     result = autograde(course, ASSIGNMENT, "--workers=2", *LIMITS, check=False)
     return course, result, before
 
@@ -184,7 +220,9 @@ def test_the_grader_finishes_and_the_control_keeps_full_marks(hostile_batch):
     course, result, before = hostile_batch
     assert result.returncode == 0, result.stderr[-3000:]
     assert scores(course, ASSIGNMENT, "control") == {"ex1-check": (2, 2), "ex2-check": (2, 2)}
-    assert snapshot(*COURSE_CODE, ROOT / "solutions", course / "solutions") == before
+    assert snapshot(*COURSE_CODE, ROOT / "solutions", course / "solutions",
+                    course / "submitted" / "control") == before
+    assert not (course / "planted.ipynb").exists()
     graded = re.findall(r"^\[[#.]+\] \d+/\d+ (\S+) ", result.stderr, re.MULTILINE)
     assert sorted(graded) == sorted(["control", SURVIVOR, *STOPPED, *TEST_CELL_EDITS])
 
@@ -197,6 +235,15 @@ def test_an_attack_the_kernel_survives_costs_no_points(hostile_batch, name):
     text = graded_outputs(course, SURVIVOR)
     assert SURVIVED[name][1].format(root=ROOT) in text
     assert "WROTE" not in text and "READ " not in text
+
+
+@needs_mirror
+def test_the_output_cap_counts_every_kind_of_output(hostile_batch):
+    course, _, _ = hostile_batch
+    graded = course / "autograded" / SURVIVOR / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    # 256 KiB of output, the notebook's own sources, and a 2,000-character error; each flood
+    # held 8 MiB or more
+    assert graded.stat().st_size < 1.5 * 2**20
 
 
 @needs_mirror

@@ -371,6 +371,75 @@ def test_an_oversized_record_is_not_read(folder, monkeypatch):
     assert "larger than 10 bytes" in verdicts.verdict(folder, "weight_counts")["message"]
 
 
+def deep_json(depth: int) -> str:
+    return json.dumps({"cases": []})[:-3] + "[" * depth + "]" * depth + "}"
+
+
+def write_npz_declaring(path, shape: tuple[int, ...]) -> None:
+    """An ``.npz`` of one array whose header declares ``shape`` of float64, with no data."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": shape})
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("case0_weight0.npy", np.lib.format.magic(1, 0) + header.getvalue())
+
+
+@pytest.mark.parametrize("trap", ["nested-json", "npz-declares-2**40", "npz-bomb", "fifo-keras",
+                                  "not-utf-8"])
+def test_a_record_that_would_break_the_judge_costs_only_its_exercise(folder, trap):
+    import os
+    import zipfile
+
+    name = {"fifo-keras": "classifier_on_frozen_base"}.get(trap, "classifier_only_training")
+    records.write(folder, name, Record([{"flags": {}}, {"flags": {}}]))
+    if trap == "nested-json":
+        (folder / f"{name}.json").write_text(deep_json(100_000))
+    elif trap == "npz-declares-2**40":
+        write_npz_declaring(folder / f"{name}.npz", (2**40,))
+    elif trap == "npz-bomb":  # 1 GiB of zeros, deflated to about 1 MiB
+        with zipfile.ZipFile(folder / f"{name}.npz", "w", zipfile.ZIP_DEFLATED) as archive:
+            with archive.open("case0_weight0.npy", "w", force_zip64=True) as member:
+                member.write(np.lib.format.magic(1, 0))
+                for _ in range(1024):
+                    member.write(bytes(2**20))
+    elif trap == "fifo-keras":
+        (folder / f"{name}.json").write_text(json.dumps({"cases": [{}], "models": ["classifier"]}))
+        os.mkfifo(folder / f"{name}.classifier.keras")
+    else:
+        (folder / f"{name}.json").write_bytes(b'{"cases": [\xff\xfe]}')
+    result = verdicts.verdict(folder, name)
+    assert result["passed"] is False and result["message"].startswith("✗"), result
+    assert ("could not be read" in result["message"]
+            or "unexpected form" in result["message"]), result
+
+
+def test_a_judge_that_fails_on_one_record_still_judges_the_others(folder, monkeypatch):
+    import grader.judge as judge
+
+    asked = []
+
+    class Flaky:
+        def ask(self, folder, names, seed, timeout):
+            asked.append(list(names))
+            if "broken" in names:
+                raise judge.JudgeFailed("stopped", "MemoryError")
+            return {name: {"passed": True, "message": "✓"} for name in names}
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(judge, "judge_process", lambda memory_mb: Flaky())
+    monkeypatch.setattr(judge, "_judge", Flaky())
+    found = JudgeOutsideKernel().judge(folder, ["broken", "fine"], 0)
+    assert found["fine"] == {"passed": True, "message": "✓"}
+    assert found["broken"]["passed"] is False
+    assert "could not be judged: the judge stopped" in found["broken"]["message"]
+    assert asked == [["broken", "fine"], ["broken"], ["fine"]]
+
+
 # --- how verdicts become test cell outputs ---------------------------------------------------
 
 
