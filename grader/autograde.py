@@ -406,10 +406,22 @@ def main(argv: list[str] | None = None) -> int:
     return run(api, jobs, refused, options)
 
 
+def local_cluster(workers: int):
+    """A LocalCluster of ``workers`` single-threaded processes that speaks only TLS, with a
+    certificate made for this run and held in memory: a client must present it, so no other
+    user of this host can connect and run code as the instructor."""
+    from distributed import LocalCluster
+    from distributed.security import Security
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
+                        dashboard_address=None, silence_logs=logging.ERROR,
+                        security=Security.temporary())
+
+
 def run(api, jobs: list[Job], refused: list[Result], options) -> int:
     """Grade ``jobs`` on the cluster, recording each result as it arrives; record the
     ``refused`` submissions (not graded, with the reason) first."""
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, as_completed
 
     not_graded: list[str] = []
     broken: list[str] = []
@@ -440,9 +452,7 @@ def run(api, jobs: list[Job], refused: list[Result], options) -> int:
                 workers = max(1, min(options.workers, len(jobs)))
                 print(f"autograde: {workers} workers for {len(jobs)} submissions "
                       f"({options.workers_why})", flush=True)
-                cluster = LocalCluster(n_workers=workers,
-                                       threads_per_worker=1, processes=True, memory_limit=0,
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+                cluster = local_cluster(workers)
                 client = Client(cluster)
             with client:
                 futures = [client.submit(grade_submission, job, pure=False,

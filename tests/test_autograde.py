@@ -1,5 +1,5 @@
-"""grader/autograde.py's decisions that need no grading: how many workers, and which
-submissions are graded again."""
+"""grader/autograde.py's decisions that need no grading: how many workers, which
+submissions are graded again, why one was not graded, and who may use the grading cluster."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from nbgrader.coursedir import CourseDirectory
 
-from grader.autograde import local_workers, resubmitted, submissions
+from grader.autograde import failure_reason, local_cluster, local_workers, resubmitted, submissions
 
 
 @pytest.mark.parametrize("asked, cores, available_gib, expected", [
@@ -55,3 +55,42 @@ def test_resubmitted_needs_both_timestamps(tmp_path):
     course = course_with(tmp_path, "2026-12-07 10:00:00.000000 UTC", None)
     assert not resubmitted(course, tmp_path / "submitted" / "ada" / "01",
                            tmp_path / "autograded" / "ada" / "01")
+
+
+@pytest.mark.parametrize("log, reason", [
+    ("[AutogradeApp | ERROR] There was an error processing assignment\nTraceback (most recent "
+     "call last):\n  File x\nRecursionError: maximum recursion depth exceeded\n"
+     "[AutogradeApp | ERROR] Please see the above traceback for details",
+     "RecursionError: maximum recursion depth exceeded"),
+    ("[AutogradeApp | ERROR] Please see the error above\n[AutogradeApp | ERROR] no notebook "
+     "of the release was found\n", "no notebook of the release was found"),
+    ("Please see the above traceback", "nbgrader failed without saying why"),
+    ("", ""),
+])
+def test_not_graded_names_the_reason(log, reason):
+    assert failure_reason(log) == reason
+
+
+def test_the_grading_cluster_refuses_a_client_without_its_certificate():
+    """A student with a shell on the hub connects to 127.0.0.1 like the instructor: without
+    the run's certificate, the scheduler must not let them in (nor a plain TCP client)."""
+    import socket
+    import ssl
+
+    from distributed import Client
+    from distributed.security import Security
+
+    with local_cluster(1) as cluster, Client(cluster) as instructor:
+        assert instructor.submit(sum, [1, 2]).result(timeout=60) == 3
+        address = cluster.scheduler_address
+        assert address.startswith("tls://")
+        with pytest.raises(Exception, match="certificate"):
+            Client(address, security=Security.temporary(), timeout=10)
+        host, port = address.removeprefix("tls://").rsplit(":", 1)
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with pytest.raises((ssl.SSLError, ConnectionError)):  # the alert, or a closed stream
+            with socket.create_connection((host, int(port)), timeout=10) as raw:
+                with context.wrap_socket(raw) as stream:
+                    stream.sendall(b"{}")
+                    stream.recv(16)
