@@ -88,6 +88,11 @@ def kernel_folder() -> Path:
     return Path(_OUTSIDE_GRADING.name)
 
 
+def grading() -> bool:
+    """Whether this kernel is being graded (the grader named its records' folder)."""
+    return bool(os.environ.get(RECORDS_ENV))
+
+
 def kernel_seed() -> int:
     """The seed of this kernel's fresh inputs (0 outside grading)."""
     return int(os.environ.get(SEED_ENV, "0"))

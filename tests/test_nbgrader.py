@@ -2,7 +2,8 @@
 
 The round trip autogrades, for each assignment: the instructor's solutions (full marks),
 the untouched student notebook (zero, without crashing), the plausible mistakes of every
-other exercise together (exactly those exercises' points lost, see :func:`mistake_groups`),
+other exercise together (exactly those exercises' points lost, see :func:`mistake_groups`,
+while the right answers beside them keep theirs though their visible checks fail),
 and the submissions of tests/hostile.py that try to get points without the lesson or attack
 the checks (exactly the points they faked lost, and the solutions' grade unchanged). One
 `make autograde` run grades them all, in a copy of the released course.
@@ -27,6 +28,7 @@ import pytest
 from conftest import ASSIGNMENTS, NOTEBOOKS, SOLUTIONS, needs_mirror
 from hostile import HOSTILE
 from mistakes import MISTAKES
+from grader.judge import JUDGED_CALL
 from nbgrader_course import (autograde, copy_course, fill_answers, hidden_test_lines, nbgrader,
                              page_text, scores, submit)
 
@@ -88,6 +90,30 @@ def mistakes_name(group: list[str]) -> str:
     return "mistakes-" + "-".join(answer_id.removesuffix("-answer") for answer_id in group)
 
 
+#: A cell that makes exercise NAME's visible check fail, as the notebook's own objects can
+#: when an earlier exercise was answered wrongly (03.1 leaving 03.2's model untrainable).
+BROKEN_VISIBLE_CHECK = (
+    "import exercises\n"
+    "def _broken(*args, **kwargs):\n"
+    "    raise exercises.checks.CheckFailed('✗ the notebook state an earlier answer left')\n"
+    "exercises.exercise({name!r}).check = _broken")
+
+
+def with_visible_checks_broken(notebook, test_ids: list[str]):
+    """``notebook`` with a cell before each of the test cells ``test_ids`` that makes its
+    visible check fail: a right answer must keep its points (its grade comes from the fresh
+    inputs alone)."""
+    for test_id in test_ids:
+        index = next(i for i, cell in enumerate(notebook.cells)
+                     if cell.metadata.get("nbgrader", {}).get("grade_id") == test_id)
+        name = JUDGED_CALL.search(notebook.cells[index].source)
+        if name is None:  # the student's notebook: the hidden call is in the gradebook's copy
+            name = re.search(r'check\(\s*"(\w+)"', notebook.cells[index].source)
+        notebook.cells.insert(index, nbformat.v4.new_code_cell(
+            BROKEN_VISIBLE_CHECK.format(name=name.group(1))))
+    return notebook
+
+
 def submit_round_trip(course, assignment) -> None:
     """The round trip's submissions of ``assignment``: the solutions, the untouched notebook,
     one per plausible mistake, and the hostile ones."""
@@ -95,9 +121,11 @@ def submit_round_trip(course, assignment) -> None:
     submit(course, "solution", assignment, fill_answers(release, source))
     submit(course, "blank", assignment, nbformat.read(release, as_version=4))
     for group in mistake_groups(assignment):
-        submit(course, mistakes_name(group), assignment,
-               fill_answers(release, source, {answer_id: MISTAKES[assignment][answer_id]
-                                              for answer_id in group}))
+        notebook = fill_answers(release, source, {answer_id: MISTAKES[assignment][answer_id]
+                                                  for answer_id in group})
+        submit(course, mistakes_name(group), assignment, with_visible_checks_broken(
+            notebook, [a.replace("-answer", "-check") for a in MISTAKES[assignment]
+                       if a not in group]))
     for name, (answers, files, _) in HOSTILE.get(assignment, {}).items():
         submit(course, name, assignment, fill_answers(release, source, answers))
         for path, text in files.items():
