@@ -28,7 +28,8 @@
 #                  notebooks with their stored outputs, checked for broken links and leaks
 #   make site-lock re-resolve book/requirements.txt after editing book/requirements.in
 #   make bench     run every notebook (quick profile), print the performance tables and
-#                  write them into docs/performance.md (its latest-run section)
+#                  write them into docs/performance.md (its latest-run section), and each
+#                  notebook's time into its metadata (the grader sizes its limit from it)
 
 PYTHON ?= python3
 VENV   ?= .venv

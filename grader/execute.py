@@ -44,7 +44,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from traitlets import Any, Instance, Unicode
 
-from grader.sandbox import MEMORY_SLACK_MB, LimitWatch, Sandbox
+from grader.sandbox import MEMORY_SLACK_MB, REFERENCE_PROFILE, LimitWatch, Sandbox
 
 #: Characters of an error's message kept once the notebook's output is past its cap.
 ERROR_KEPT = 2000
@@ -93,6 +93,14 @@ def copy_regular_files(source: Path, destination: Path) -> Path:
     return destination
 
 
+def reference_seconds(released: NotebookNode) -> float | None:
+    """The seconds the reference solution took, as ``make bench`` stored them in the
+    notebook's metadata (``course.reference_run``), or None."""
+    run = released.metadata.get("course", {}).get("reference_run", {})
+    seconds = run.get("seconds") if run.get("profile") == REFERENCE_PROFILE else None
+    return float(seconds) if isinstance(seconds, (int, float)) and seconds > 0 else None
+
+
 def not_run_error(message: str) -> NotebookNode:
     """An error output that scores a test cell 0, and says why."""
     return new_output("error", ename="NotGraded", evalue=message,
@@ -112,8 +120,8 @@ class SandboxedExecute(Execute):
         self.interrupt_on_timeout = False  # this class interrupts, and decides what follows
 
     # -- the plan: which cell may run how long ----------------------------------------------
-    def slow_cells(self, resources: dict) -> tuple[set[str], set[str]]:
-        """Grade ids and sources of the released notebook's cells tagged ``slow``."""
+    def released_notebook(self, resources: dict) -> NotebookNode | None:
+        """The released notebook this submission answers, or None if there is none."""
         info = resources.get("nbgrader", {})
         if self.released_dir:
             root = Path(self.released_dir) / info.get("assignment", "")
@@ -122,12 +130,16 @@ class SandboxedExecute(Execute):
             root = Path(course.format_path(course.release_directory, ".",
                                            info.get("assignment", "")))
         released = root / f"{info.get('notebook', '')}.ipynb"
+        return nbformat.read(released, as_version=4) if released.is_file() else None
+
+    @staticmethod
+    def slow_cells(released: NotebookNode | None) -> tuple[set[str], set[str]]:
+        """Grade ids and sources of the released notebook's cells tagged ``slow``."""
         ids, sources = set(), set()
-        if released.is_file():
-            for cell in nbformat.read(released, as_version=4).cells:
-                if SLOW_TAG in cell.metadata.get("tags", []):
-                    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-                    (ids.add(grade_id) if grade_id else sources.add(cell.source))
+        for cell in released.cells if released is not None else []:
+            if SLOW_TAG in cell.metadata.get("tags", []):
+                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+                (ids.add(grade_id) if grade_id else sources.add(cell.source))
         return ids, sources
 
     def cell_limit(self, cell: NotebookNode, slow: tuple[set[str], set[str]]) -> int:
@@ -141,7 +153,11 @@ class SandboxedExecute(Execute):
     def preprocess(self, nb: NotebookNode, resources: dict, km=None):
         self.sandbox = Sandbox(parent=self)
         sandboxed = self.sandbox.check_available()
-        slow = self.slow_cells(resources)
+        released = self.released_notebook(resources)
+        slow = self.slow_cells(released)
+        self.notebook_limit, self.notebook_limit_why = self.sandbox.notebook_limit(
+            resources.get("nbgrader", {}).get("assignment", ""),
+            reference_seconds(released) if released is not None else None)
         workdir = Path(resources.get("metadata", {}).get("path") or ".").resolve()
         runtime = Path(tempfile.mkdtemp(prefix="kernel-"))
         try:
@@ -176,7 +192,7 @@ class SandboxedExecute(Execute):
         self._output_budget = self.sandbox.output_limit_kb * 1024
 
     def _execute_all(self, slow: tuple[set[str], set[str]]) -> None:
-        deadline = time.monotonic() + self.sandbox.submission_timeout
+        deadline = time.monotonic() + self.notebook_limit
         stopped: str | None = None
         for index, cell in enumerate(self.nb.cells):
             if cell.cell_type != "code" or not cell.source.strip():
@@ -193,8 +209,8 @@ class SandboxedExecute(Execute):
             try:
                 self.execute_cell(cell, index, store_history=True)
             except CellTimeoutError:
-                what = (f"the notebook ran past its {self.sandbox.submission_timeout} s limit, "
-                        f"in cell {number}" if whole
+                what = (f"the notebook ran past its {self.notebook_limit} s limit, in cell "
+                        f"{number} (the limit: {self.notebook_limit_why})" if whole
                         else f"cell {number} ran past its {limit} s limit")
                 if whole or not self._interrupted():
                     stopped = f"{what}; its kernel was stopped"

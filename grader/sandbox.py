@@ -37,6 +37,7 @@ than the cap together.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -46,7 +47,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import psutil
-from traitlets import Bool, Integer, List, Unicode
+from traitlets import Bool, Dict, Float, Integer, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from grader.assets import (KERNEL_COURSE_CACHE, KERNEL_HOME, KERNEL_KERAS_HOME,
@@ -63,6 +64,10 @@ PASSED_ENV_PREFIXES = ("COURSE_", "KERAS_", "TF_", "OMP_")
 #: Resident memory a kernel's processes may hold above ``Sandbox.memory_mb`` together
 #: (shared libraries count in resident memory, not in allocations).
 MEMORY_SLACK_MB = 1024
+#: The profile the reference solution's time is measured in (``make bench``), and those whose
+#: notebooks' limits are scaled from it: the smoke profile runs the same cells on less data.
+REFERENCE_PROFILE = "quick"
+SCALED_PROFILES = ("quick", "smoke")
 #: Inside the sandbox: the private /tmp, which is also the kernel's home.
 PRIVATE_TMP = KERNEL_HOME
 
@@ -126,8 +131,20 @@ class Sandbox(LoggingConfigurable):
         "loads or runs a model over a dataset): answer and test cells matched by grade id, "
         "other cells only if the submission left their source as released.")).tag(config=True)
     submission_timeout = Integer(1800, help=(
-        "Seconds one notebook may run in all: what one hostile notebook can cost a batch."
+        "Seconds one notebook may run in all, at most: what one hostile notebook can cost a "
+        "batch. A notebook whose release carries the reference solution's measured time "
+        "(make bench) gets timeout_factor times that, at least timeout_floor, up to this."
     )).tag(config=True)
+    timeout_factor = Float(5.0, help=(
+        "A notebook may run this many times as long as the reference solution took in the "
+        f"{REFERENCE_PROFILE} profile (not in the full profile, which gets "
+        "submission_timeout).")).tag(config=True)
+    timeout_floor = Integer(60, help=(
+        "Seconds a notebook may run at least, however fast its reference solution "
+        "(the kernel's start and TensorFlow's import on a busy machine).")).tag(config=True)
+    assignment_timeouts = Dict(value_trait=Integer(), default_value={}, help=(
+        "Seconds per notebook for the assignments named, over every other rule: e.g. "
+        "{'06-fine-tuning-cats-vs-dogs': 3600} for a slow machine.")).tag(config=True)
     interrupt_grace = Integer(5, help=(
         "Seconds a cell past its limit gets to stop after the interrupt, before its kernel "
         "is stopped and the notebook's remaining cells are not run.")).tag(config=True)
@@ -146,6 +163,20 @@ class Sandbox(LoggingConfigurable):
         "kernel's own user or user namespace): past it, fork and thread creation fail. "
         "TensorFlow runs about 3 threads a core.")).tag(config=True)
     program = Unicode("bwrap", help="The bubblewrap program.").tag(config=True)
+
+    def notebook_limit(self, assignment: str, reference: float | None) -> tuple[int, str]:
+        """Seconds a notebook of ``assignment`` may run, whose reference solution took
+        ``reference`` seconds (None: not measured), and why, for the feedback."""
+        if assignment in self.assignment_timeouts:
+            return self.assignment_timeouts[assignment], "Sandbox.assignment_timeouts"
+        profile = kernel_profile_name(gpu_devices=bool(self.devices))
+        if reference is None or profile not in SCALED_PROFILES:
+            return self.submission_timeout, "Sandbox.submission_timeout"
+        limit = min(self.submission_timeout,
+                    max(self.timeout_floor, math.ceil(self.timeout_factor * reference)))
+        return limit, (f"{self.timeout_factor:g} times the reference solution's "
+                       f"{reference:.0f} s, at least {self.timeout_floor} s, at most "
+                       f"{self.submission_timeout} s")
 
     def check_available(self) -> bool:
         """True to sandbox, False to grade unsandboxed as explicitly asked (``enabled`` off,

@@ -29,12 +29,14 @@ from nbgrader_course import autograde, copy_course, fill_answers, scores, submit
 from grader.sandbox import COURSE_CODE, bubblewrap_problem
 
 ASSIGNMENT = "01-trainable-weights"
-#: Seconds a cell, and a notebook, may run when the hostile batch is graded: a first cell
-#: that imports TensorFlow took more than 15 s while the round trip graded beside this batch
-#: on 2 cores, and the survivor's notebook holds one endless cell.
+#: Seconds a cell may run when the hostile batch is graded (a first cell that imports
+#: TensorFlow took more than 15 s while the round trip graded beside this batch on 2 cores),
+#: and the limit 01's notebooks get from its release: 5 times the reference solution's 7 s
+#: is under the 60 s floor (Sandbox.timeout_factor, timeout_floor). The survivor's notebook
+#: holds one endless cell.
 CELL_LIMIT, NOTEBOOK_LIMIT = 30, 60
-LIMITS = [f"--Sandbox.cell_timeout={CELL_LIMIT}", f"--Sandbox.submission_timeout={NOTEBOOK_LIMIT}",
-          "--Sandbox.memory_mb=2048", "--Sandbox.output_limit_kb=256", "--Sandbox.disk_mb=128",
+NOTEBOOK_LIMIT_WHY = "5 times the reference solution's 7 s, at least 60 s, at most 1800 s"
+LIMITS = [f"--Sandbox.cell_timeout={CELL_LIMIT}", "--Sandbox.memory_mb=2048", "--Sandbox.output_limit_kb=256", "--Sandbox.disk_mb=128",
           "--Sandbox.processes=512"]
 #: where exercise 1's test cell stands: the attacks come right after it
 AFTER = "ex1-check"
@@ -132,9 +134,10 @@ STOPPED = {
         "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
         "while True:\n    time.sleep(0.01)",
         f"cell 15 ran past its {CELL_LIMIT} s limit; its kernel was stopped"),
+    # the sleeper: every cell runs until its cell limit, for as long as the notebook may run
     "loops-until-the-notebook-limit": (
         ["import time\nwhile True:\n    time.sleep(1)"] * 6,
-        f"the notebook ran past its {NOTEBOOK_LIMIT} s limit, in cell "),
+        f"(the limit: {NOTEBOOK_LIMIT_WHY})"),
     "os-exit": ("import os\nos._exit(0)", "the kernel died in cell 15 (exit status 0)"),
     "kills-its-kernel": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
                          "the kernel died in cell 15"),
@@ -270,6 +273,34 @@ def test_a_hostile_notebook_costs_at_most_its_notebook_limit(hostile_batch):
     assert float(seconds["loops-until-the-notebook-limit"]) < NOTEBOOK_LIMIT + 30
 
 
+@pytest.mark.parametrize("assignment, reference, profile, limit, rule", [
+    ("01-trainable-weights", 7.0, "quick", 60, "5 times"),   # 35 s, raised to the floor
+    ("05-feature-extraction", 126.0, "smoke", 630, "5 times"),
+    ("06-fine-tuning-cats-vs-dogs", 484.0, "quick", 1800, "5 times"),  # 2420 s: the ceiling
+    ("06-fine-tuning-cats-vs-dogs", 484.0, "full", 1800, "Sandbox.submission_timeout"),
+    ("ps1", None, "quick", 1800, "Sandbox.submission_timeout"),  # no reference run
+    ("02-recursive-freezing", 9.0, "quick", 300, "Sandbox.assignment_timeouts"),
+])
+def test_each_notebook_is_limited_to_a_few_times_its_reference_run(
+        monkeypatch, assignment, reference, profile, limit, rule):
+    from grader.sandbox import Sandbox
+
+    monkeypatch.setenv("COURSE_PROFILE", profile)
+    sandbox = Sandbox(assignment_timeouts={"02-recursive-freezing": 300})
+    seconds, why = sandbox.notebook_limit(assignment, reference)
+    assert seconds == limit and why.startswith(rule)
+
+
+def test_the_reference_run_is_read_from_the_release():
+    from grader.execute import reference_seconds
+
+    released = nbformat.read(ROOT / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
+                             as_version=4)
+    assert reference_seconds(released) == 7.0
+    released.metadata.course.reference_run.profile = "full"
+    assert reference_seconds(released) is None
+
+
 @needs_mirror
 def test_a_regrade_is_idempotent(hostile_batch):
     course, _, _ = hostile_batch
@@ -367,8 +398,8 @@ def test_only_cells_the_release_tags_slow_get_the_long_limit():
     name = "06-fine-tuning-cats-vs-dogs"
     execute = SandboxedExecute(released_dir=str(ROOT / "notebooks"))
     execute.sandbox = Sandbox(cell_timeout=1, slow_cell_timeout=9)
-    slow = execute.slow_cells({"nbgrader": {"assignment": name, "notebook": name}})
-    released = nbformat.read(ROOT / "notebooks" / name / f"{name}.ipynb", as_version=4)
+    released = execute.released_notebook({"nbgrader": {"assignment": name, "notebook": name}})
+    slow = execute.slow_cells(released)
     tagged = [c for c in released.cells if "slow" in c.metadata.get("tags", [])]
     answer = next(c for c in tagged if c.metadata.get("nbgrader", {}).get("solution"))
     plain = next(c for c in tagged if "nbgrader" not in c.metadata)
