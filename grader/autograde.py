@@ -76,6 +76,7 @@ class Job:
     gradebook: bytes
     secret: bytes
     config: dict
+    deadline: float = 0.0            # seconds a worker may take, 0 for none (see task_deadline)
 
 
 @dataclass
@@ -391,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     snapshot = gradebook_snapshot(Path(course.db_url.removeprefix("sqlite:///")))
     released = {a: read_tree(Path(course.format_path(course.release_directory, ".", a)))
                 for a in assignments}
+    deadlines = {a: task_deadline(config, a, released[a]) for a in assignments}
     cap_mb = Sandbox(config=config).disk_mb
     jobs, refused = [], []
     for a, s in todo:
@@ -402,8 +404,72 @@ def main(argv: list[str] | None = None) -> int:
                 f"may hold (Sandbox.disk_mb)")))
         else:
             jobs.append(Job(a, s, read_tree(folder), released[a], snapshot,
-                            secret.read_bytes(), dict(config)))
+                            secret.read_bytes(), dict(config), deadlines[a]))
     return run(api, jobs, refused, options)
+
+
+#: Seconds a grading task may take beyond its notebooks' limits and the judge's: a kernel's
+#: start, nbgrader's own steps.
+TASK_MARGIN = 120
+#: Seconds between two looks at which tasks run past their deadlines.
+DEADLINE_POLL = 5.0
+
+
+def task_deadline(config: Config, assignment: str, released: dict[str, bytes]) -> float:
+    """Seconds grading one submission of ``assignment`` (released as ``released``) may take
+    on a worker: its notebooks' limits, the judge's, and :data:`TASK_MARGIN`."""
+    from grader.execute import reference_seconds
+    from grader.judge import JudgeOutsideKernel
+
+    sandbox, total = Sandbox(config=config), TASK_MARGIN
+    for name, content in released.items():
+        if name.endswith(".ipynb") and "/" not in name:
+            try:
+                reference = reference_seconds(nbformat.reads(content.decode(), as_version=4))
+            except Exception:  # an unreadable release: nbgrader reports it
+                reference = None
+            total += sandbox.notebook_limit(assignment, reference)[0]
+            total += JudgeOutsideKernel(config=config).timeout
+    return total
+
+
+def results_by_deadline(client, futures: dict, poll: float = DEADLINE_POLL):
+    """``(job, result)`` for each future of ``futures`` (future -> :class:`Job`), as each
+    arrives. A job that runs longer than its ``deadline``, counted from when a worker took
+    it, is given up: its future is cancelled and its worker restarted (whatever hangs there
+    dies with it), and its result says so. No submission can hold the batch longer."""
+    from distributed import wait
+
+    pending, started = set(futures), {}
+    while pending:
+        try:
+            done, pending = wait(list(pending), timeout=poll, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            done = set()
+        for future in done:
+            job = futures[future]
+            try:
+                yield job, future.result()
+            except Exception as error:  # the worker failed: no notebook to record
+                yield job, Result(job.assignment, job.student, error=f"grading failed: {error}")
+        now = time.monotonic()
+        running = {key: worker for worker, keys in client.processing().items() for key in keys}
+        for future in list(pending):
+            job = futures[future]
+            if future.key not in running or not job.deadline:
+                continue
+            if now - started.setdefault(future.key, now) > job.deadline:
+                pending.discard(future)
+                future.cancel()
+                try:
+                    client.restart_workers([running[future.key]])
+                    what = "its worker was restarted"
+                except Exception as error:  # a worker without a nanny cannot be restarted
+                    what = f"its worker could not be restarted ({error})"
+                yield job, Result(job.assignment, job.student, seconds=now - started[future.key],
+                                  error=f"grading it ran past its {job.deadline:.0f} s deadline "
+                                        f"(its notebooks' limits, the judge's and {TASK_MARGIN} "
+                                        f"s); {what}")
 
 
 def local_cluster(workers: int):
@@ -413,15 +479,20 @@ def local_cluster(workers: int):
     from distributed import LocalCluster
     from distributed.security import Security
 
-    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
-                        dashboard_address=None, silence_logs=logging.ERROR,
-                        security=Security.temporary())
+    import dask
+
+    # one task a worker at a time: a task sent to a worker runs there (results_by_deadline
+    # counts its time from then)
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            memory_limit=0, dashboard_address=None, silence_logs=logging.ERROR,
+                            security=Security.temporary())
 
 
 def run(api, jobs: list[Job], refused: list[Result], options) -> int:
     """Grade ``jobs`` on the cluster, recording each result as it arrives; record the
     ``refused`` submissions (not graded, with the reason) first."""
-    from distributed import Client, as_completed
+    from distributed import Client
 
     not_graded: list[str] = []
     broken: list[str] = []
@@ -455,16 +526,10 @@ def run(api, jobs: list[Job], refused: list[Result], options) -> int:
                 cluster = local_cluster(workers)
                 client = Client(cluster)
             with client:
-                futures = [client.submit(grade_submission, job, pure=False,
-                                         key=f"grade-{job.assignment}-{job.student}")
-                           for job in jobs]
-                for future in as_completed(futures):
-                    try:
-                        result = future.result()
-                    except Exception as error:  # the worker failed: no notebook to record
-                        job = jobs[futures.index(future)]
-                        result = Result(job.assignment, job.student,
-                                        error=f"grading failed: {error}")
+                futures = {client.submit(grade_submission, job, pure=False,
+                                         key=f"grade-{job.assignment}-{job.student}"): job
+                           for job in jobs}
+                for _, result in results_by_deadline(client, futures):
                     finish(result)
             if cluster is not None:
                 cluster.close()

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from nbgrader.coursedir import CourseDirectory
 
-from grader.autograde import failure_reason, local_cluster, local_workers, resubmitted, submissions
+from grader.autograde import (Job, failure_reason, local_cluster, local_workers,
+                              results_by_deadline, resubmitted, submissions, task_deadline)
 
 
 @pytest.mark.parametrize("asked, cores, available_gib, expected", [
@@ -94,3 +95,37 @@ def test_the_grading_cluster_refuses_a_client_without_its_certificate():
                 with context.wrap_socket(raw) as stream:
                     stream.sendall(b"{}")
                     stream.recv(16)
+
+
+def test_a_task_past_its_deadline_is_given_up_and_its_worker_replaced():
+    """Whatever hangs a worker outside the kernel's limits (a named pipe nbgrader reads, say)
+    costs the batch only its task's deadline; the other tasks and the workers go on."""
+    import time
+
+    from distributed import Client
+
+    def job(student: str, deadline: float) -> Job:
+        return Job("01", student, {}, {}, b"", b"", {}, deadline)
+
+    with local_cluster(2) as cluster, Client(cluster) as client:
+        futures = {client.submit(time.sleep, 600, key="grade-01-hangs"): job("hangs", 5.0),
+                   client.submit(sum, [1, 2], key="grade-01-fine"): job("fine", 60.0)}
+        start = time.monotonic()
+        results = {job.student: result for job, result in results_by_deadline(
+            client, futures, poll=0.5)}
+        assert time.monotonic() - start < 45
+        assert results["fine"] == 3
+        assert "ran past its 5 s deadline" in results["hangs"].error
+        assert "its worker was restarted" in results["hangs"].error
+        assert client.submit(sum, [2, 2], pure=False).result(timeout=60) == 4
+
+
+def test_a_tasks_deadline_adds_its_notebooks_limits_and_the_judges():
+    from traitlets.config import Config
+
+    root = Path(__file__).resolve().parents[1]
+    name = "01-trainable-weights"
+    released = {f"{name}.ipynb": (root / "notebooks" / name / f"{name}.ipynb").read_bytes(),
+                "data.csv": b"x"}
+    # 01's notebook: 60 s (5 x its 7 s, at the floor), the judge's 300 s, a margin of 120 s
+    assert task_deadline(Config(), name, released) == 60 + 300 + 120
