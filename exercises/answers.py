@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from exercises.checks import CheckFailed, fail
+from exercises.checks import CheckFailed, fail, optimizer_rate
 from grader.records import Record
 
 
@@ -74,9 +74,10 @@ def attempt(answer: Callable, *args) -> dict:
 
 
 def learning_rate(model) -> float | None:
-    """The learning rate of ``model``'s optimizer, or None without one."""
-    rate = getattr(getattr(model, "optimizer", None), "learning_rate", None)
-    return None if rate is None else float(np.asarray(rate))
+    """The learning rate ``model``'s optimizer steps with (NaN for an optimizer that is not
+    one of Keras's own, see :func:`exercises.checks.optimizer_rate`), or None without one."""
+    optimizer = getattr(model, "optimizer", None)
+    return None if optimizer is None else optimizer_rate(optimizer)
 
 
 def recorded_error(case: dict) -> None:

@@ -165,19 +165,41 @@ def misplaced_around_cut(base, cut: int) -> tuple[list[str], list[str], list[str
     return trainable_before, frozen_after, trainable_batch_norm(base)
 
 
+def is_keras_optimizer(optimizer) -> bool:
+    """Whether ``optimizer`` is an instance of one of Keras's own optimizer classes."""
+    import keras
+
+    kind = type(optimizer)
+    return getattr(keras.optimizers, kind.__name__, None) is kind
+
+
+def optimizer_rate(optimizer) -> float:
+    """The learning rate ``optimizer`` steps with: NaN unless it is one of Keras's own
+    optimizer classes, since a subclass can report one rate and step with another."""
+    if not is_keras_optimizer(optimizer):
+        return float("nan")
+    try:
+        return float(np.asarray(optimizer.learning_rate))
+    except (TypeError, ValueError):  # a schedule, not a number
+        return float("nan")
+
+
 def expect_low_learning_rate(model, maximum: float, exactly: bool = False) -> None:
     """Fail unless ``model`` is compiled with a learning rate above 0 and at most
-    ``maximum`` (``exactly``: equal to it). NaN, 0 and a negative rate are no rate: with
-    them ``rate > maximum`` alone is False, and a step of -1e-3 climbs the loss."""
+    ``maximum`` (``exactly``: equal to it), by one of Keras's own optimizers. NaN, 0 and a
+    negative rate are no rate: with them ``rate > maximum`` alone is False, and a step of
+    -1e-3 climbs the loss."""
     optimizer = getattr(model, "optimizer", None)
-    rate = None if optimizer is None else float(np.asarray(optimizer.learning_rate))
+    rate = None if optimizer is None else optimizer_rate(optimizer)
     low = (rate is not None and np.isfinite(rate)
            and (1 - 1e-6) * maximum * exactly < rate <= maximum * (1 + 1e-6))  # float32
     if not low:
         fail(
             "fine-tuning uses a low learning rate, set by compiling again",
             f"learning rate {maximum:g}" if exactly else f"learning rate in (0, {maximum:g}]",
-            "no optimizer (not compiled)" if rate is None else f"{rate:g}",
+            "no optimizer (not compiled)" if rate is None else f"{rate:g}" if
+            is_keras_optimizer(optimizer) else
+            f"{type(optimizer).__name__}, not one of keras.optimizers' own classes",
             "after changing trainable, compile with keras.optimizers.Adam(1e-5): large "
             "steps wreck pretrained weights." if not exactly else
             "compile with the learning_rate your function is given, not a number of your own.",

@@ -141,6 +141,29 @@ def test_freeze_and_unfreeze_take_effect(folder):
 
     assert "learning rate" in judged(folder, "unfreeze_takes_effect", unfreeze_fast)["message"]
 
+    class QuietAdam(keras.optimizers.Adam):  # steps at 1e-3, reports 1e-5
+        @property
+        def learning_rate(self):
+            return 1e-5
+
+        @learning_rate.setter
+        def learning_rate(self, value):
+            keras.optimizers.Adam.learning_rate.fset(self, value)
+
+    def unfreeze_lying(model):
+        model.get_layer("base").trainable = True
+        model.compile(optimizer=QuietAdam(1e-3), loss="mse")
+
+    for lying in (unfreeze_lying, unfreeze_with(float("nan")), unfreeze_with(-1e-3)):
+        assert not passes(folder, "unfreeze_takes_effect", lying), lying
+
+
+def unfreeze_with(rate: float):
+    def unfreeze(model):
+        model.get_layer("base").trainable = True
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss="mse")
+    return unfreeze
+
 
 def test_unfrozen_bn_inference_and_top_unfrozen(folder):
     def prepare(model, base):
