@@ -206,6 +206,52 @@ def expect_low_learning_rate(model, maximum: float, exactly: bool = False) -> No
         )
 
 
+def calls_of(model, layer) -> list:
+    """The nodes (calls) of ``layer`` inside the functional ``model``."""
+    nodes = [node for depth in getattr(model, "_nodes_by_depth", {}).values() for node in depth]
+    return [node for node in nodes if node.operation is layer]
+
+
+def expect_frozen_base_in_inference_mode(model, base, images, preprocess_input: Callable,
+                                         scaling_hint: str) -> None:
+    """Fail unless ``base`` is frozen, called once in ``model`` with ``training=False``, on
+    what ``preprocess_input`` makes of the raw ``images`` (the model scales its own pixels).
+
+    Args:
+        images: a few raw images, values in [0, 255].
+        scaling_hint: how to put the base's scaling into the model, for the feedback.
+    """
+    import keras
+
+    expect_layer(model, "model")
+    expect_layer(base, "base")
+    if base.trainable or base.trainable_weights:
+        fail("the base is frozen", "base.trainable == False, 0 trainable weights in it",
+             f"base.trainable == {base.trainable}, "
+             f"{len(base.trainable_weights)} trainable weights",
+             "set base.trainable = False before building the model.")
+    calls = calls_of(model, base)
+    if len(calls) != 1:
+        fail("`model` calls `base` once", "1 call", f"{len(calls)} calls",
+             "build `model` from `inputs` through x = base(x, training=False) to `outputs`.")
+    training = calls[0].arguments.kwargs.get("training")
+    if training is not False:
+        fail("the base is called with training=False", "base(x, training=False)",
+             f"base(x{'' if training is None else f', training={training}'})",
+             "call the base as the guide does, base(x, training=False): while the base is "
+             "frozen its BatchNormalization layers run in inference mode. After unfreezing, "
+             "your Keras may let fit's training=True override it (notebook 04 measured "
+             "yours), which is why fine-tuning freezes the BatchNormalization layers.")
+    base_input = keras.Model(model.input, calls[0].input_tensors[0])
+    found = np.asarray(base_input(images, training=False))
+    expected = np.asarray(preprocess_input(np.array(images, dtype="float32")))
+    if found.shape != expected.shape or not np.allclose(found, expected, atol=1e-3):
+        low, high = (float(found.min()), float(found.max())) if found.size else (0.0, 0.0)
+        fail("the model scales the pixels itself, as the base expects",
+             f"the base's input in [{expected.min():.3g}, {expected.max():.3g}]",
+             f"the base's input in [{low:.3g}, {high:.3g}]", scaling_hint)
+
+
 def expect_logit_output(model) -> None:
     """Fail unless ``model`` ends in Dense(1) without an activation (it outputs a logit)."""
     import keras

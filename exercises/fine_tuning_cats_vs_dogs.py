@@ -21,6 +21,7 @@ import numpy as np
 from exercises import Exercise
 from exercises.answers import error_text, learning_rate, on, quietly, recorded_error, single
 from exercises.checks import (AccuracyBelowTarget, changes_since, checked, expect_layer,
+                              expect_frozen_base_in_inference_mode,
                               expect_logit_output, expect_low_learning_rate,
                               expect_only_batch_norm_frozen, expect_unfrozen, fail, fit_changes,
                               moved_weights, names, trainable_batch_norm)
@@ -39,12 +40,6 @@ FINE_TUNE_BATCH, FINE_TUNE_TRAIN_BATCHES = 8, 4
 # --- 06.1 the guide's model on a frozen base ------------------------------------------------
 
 
-def _calls_of(model, layer) -> list:
-    """The nodes (calls) of ``layer`` inside the functional ``model``."""
-    nodes = [node for depth in getattr(model, "_nodes_by_depth", {}).values() for node in depth]
-    return [node for node in nodes if node.operation is layer]
-
-
 @checked("a frozen base, called with training=False, between Rescaling and a logit head")
 def check_frozen_base_in_inference_mode(model, base, images, preprocess_input: Callable) -> None:
     """The guide's model: scaling inside, frozen base, training=False, logit.
@@ -54,35 +49,10 @@ def check_frozen_base_in_inference_mode(model, base, images, preprocess_input: C
         preprocess_input: the base's own preprocessing; the model must compute the same
             input for the base.
     """
-    expect_layer(model, "model")
-    expect_layer(base, "base")
-    if base.trainable or base.trainable_weights:
-        fail("the base is frozen", "base.trainable == False, 0 trainable weights in it",
-             f"base.trainable == {base.trainable}, "
-             f"{len(base.trainable_weights)} trainable weights",
-             "set base.trainable = False before building the model.")
-    calls = _calls_of(model, base)
-    if len(calls) != 1:
-        fail("`model` calls `base` once", "1 call", f"{len(calls)} calls",
-             "build `model` from `inputs` through x = base(x, training=False) to `outputs`.")
-    training = calls[0].arguments.kwargs.get("training")
-    if training is not False:
-        fail("the base is called with training=False", "base(x, training=False)",
-             f"base(x{'' if training is None else f', training={training}'})",
-             "call the base as the guide does, base(x, training=False): while the base is "
-             "frozen its BatchNormalization layers run in inference mode. After unfreezing, "
-             "your Keras may let fit's training=True override it (notebook 04 measured "
-             "yours), which is why exercise 2 freezes the BatchNormalization layers.")
-    base_input = keras.Model(model.input, calls[0].input_tensors[0])
-    found = np.asarray(base_input(images, training=False))
-    expected = np.asarray(preprocess_input(np.array(images, dtype="float32")))
-    if found.shape != expected.shape or not np.allclose(found, expected, atol=1e-3):
-        low, high = (float(found.min()), float(found.max())) if found.size else (0.0, 0.0)
-        fail("the model scales the pixels itself, as the base expects",
-             f"the base's input in [{expected.min():.0f}, {expected.max():.0f}]",
-             f"the base's input in [{low:.3g}, {high:.3g}]",
-             "put keras.layers.Rescaling(scale=1 / 127.5, offset=-1) between the inputs "
-             "and the base.")
+    expect_frozen_base_in_inference_mode(
+        model, base, images, preprocess_input,
+        "put keras.layers.Rescaling(scale=1 / 127.5, offset=-1) between the inputs and the "
+        "base.")
     expect_logit_output(model)
 
 

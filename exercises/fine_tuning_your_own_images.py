@@ -19,8 +19,8 @@ import numpy as np
 
 from exercises import Exercise
 from exercises.answers import error_text, on, quietly, recorded_error, single
-from exercises.checks import (checked, expect_layer, fail, misplaced_around_cut, names,
-                              weights_then_and_now)
+from exercises.checks import (checked, expect_frozen_base_in_inference_mode, expect_layer,
+                              fail, misplaced_around_cut, names, weights_then_and_now)
 from exercises.inputs import (BaseCase, binary_images, binary_loss, expect_built_on_fresh_base,
                               fine_tuning_base, fine_tuning_model, frozen_whole, pick,
                               prepare_for_fine_tuning, small_cnn, small_mobilenet_v2)
@@ -88,12 +88,40 @@ class ClassifierForClasses(Exercise):
         return Record([{"built": True}], models={"classifier": model})
 
     def judge(self, record: Record, names: list[str]) -> None:
+        """Every numbered step of the exercise: raw pixels in, ``preprocessing`` (the fresh
+        one scales [0, 255] to [0, 1]), the frozen base with ``training=False``, pooling and
+        ``Dropout(0.2)``, a softmax head named ``head`` with one output per class."""
         entry = single(record)
-        with on(f"a small CNN base, {len(names)} classes"):
+        with on(f"a small CNN base, {len(names)} classes, preprocessing Rescaling(1 / 255)"):
             recorded_error(entry)
             model = record.model("classifier")
-            expect_built_on_fresh_base(model)
-            check_classifier_head(model, names, binary_images(75, 4)[0])
+            base = expect_built_on_fresh_base(model)
+            images = binary_images(75, 4)[0]
+            expect_frozen_base_in_inference_mode(
+                model, base, images, lambda raw: raw / 255,
+                "apply the `preprocessing` layer your function is given to the inputs, then "
+                "call the base on its output.")
+            expect_pooled_then_dropped(model)
+            check_classifier_head(model, names, images)
+            head = model.layers[-1]
+            if head.name != "head":
+                fail('the last layer is named "head"', 'name="head"', repr(head.name),
+                     'name the Dense layer: Dense(..., activation="softmax", name="head"); '
+                     "the notebook finds it by that name.")
+
+
+def expect_pooled_then_dropped(model) -> None:
+    """Fail unless ``model`` pools globally and then drops out at 0.2 before its head."""
+    kinds = [type(layer).__name__ for layer in model.layers]
+    dropout = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    pooled = "GlobalAveragePooling2D" in kinds
+    if not (pooled and len(dropout) == 1 and abs(float(dropout[0].rate) - 0.2) < 1e-9
+            and kinds.index("GlobalAveragePooling2D") < kinds.index("Dropout")):
+        fail("GlobalAveragePooling2D, then Dropout(0.2), before the head",
+             "GlobalAveragePooling2D -> Dropout(0.2) -> Dense",
+             " -> ".join(kinds[1:])[:200],
+             "after the base: keras.layers.GlobalAveragePooling2D(), then "
+             "keras.layers.Dropout(0.2), then the head.")
 
 
 # --- 07.2 the loss matching the label mode -------------------------------------------

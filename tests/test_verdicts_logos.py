@@ -27,11 +27,14 @@ def passes_when_graded(folder, monkeypatch, name: str, answer) -> bool:
     return verdicts.verdict(folder, name, seed=GRADING_SEED)["passed"]
 
 
-def build_classifier(base, class_names, preprocessing, units=None, activation="softmax"):
+def build_classifier(base, class_names, preprocessing, units=None, activation="softmax",
+                     scaled=True, training=False, dropout=0.2, head="head"):
     inputs = keras.Input(shape=base.input_shape[1:])
-    x = base(preprocessing(inputs), training=False)
+    x = base(preprocessing(inputs) if scaled else inputs, training=training)
     x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(units or len(class_names), activation=activation, name="head")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout)(x)
+    outputs = keras.layers.Dense(units or len(class_names), activation=activation, name=head)(x)
     return keras.Model(inputs, outputs)
 
 
@@ -45,6 +48,20 @@ def test_classifier_for_classes(folder):
     message = judged(folder, "classifier_for_classes",
                      lambda base, names, pre: build_classifier(other, names, pre))["message"]
     assert "small_cnn" in message and "graded on: a small CNN base" in message
+
+
+@pytest.mark.parametrize("step, changed, said", [
+    (2, {"scaled": False}, "the model scales the pixels itself"),
+    (3, {"training": True}, "training=False"),
+    (3, {"training": None}, "training=False"),
+    (4, {"dropout": 0}, "Dropout(0.2)"),
+    (4, {"dropout": 0.5}, "Dropout(0.2)"),
+    (5, {"head": "logos"}, 'named "head"'),
+])
+def test_every_step_of_the_classifier_is_checked(folder, step, changed, said):
+    message = judged(folder, "classifier_for_classes", lambda base, names, pre: build_classifier(
+        base, names, pre, **changed))["message"]
+    assert message.startswith("✗") and said in message, (step, message)
 
 
 def loss_for(label_mode):
