@@ -257,11 +257,18 @@ def check_fine_tuned(model, base, fine_history, head_weights: Sequence[np.ndarra
 @checked("fine-tuned: the base moved, trained on the training data and validated on the "
          "validation data it was given")
 def check_fine_tune_run(model, base, fine_history, before: Sequence[np.ndarray], validation,
-                        train_batches: int, batches_per_epoch: int) -> None:
+                        train_batches: int, batches_per_epoch: int,
+                        trained_batches: int) -> None:
     """Judged after the fact: ``model`` holds its weights after the answer's fit;
-    ``train_batches`` is how many batches were read from the training data given."""
+    ``train_batches`` is how many batches were read from the training data given, and
+    ``trained_batches`` how many the callbacks given saw trained on."""
     _expect_fine_tuning_run(model, base, fine_history, before, validation)
     epochs = len(getattr(fine_history, "epoch", []))
+    if trained_batches != epochs * batches_per_epoch:
+        fail("fit is given the callbacks your function receives, and trains every batch",
+             f"{epochs * batches_per_epoch} batches seen by them", f"{trained_batches}",
+             "pass callbacks=callbacks to fit: the notebook's checkpoint (and the grader's "
+             "counter) ride on them.")
     if train_batches != epochs * batches_per_epoch:
         fail("trained on the training data given", f"{epochs * batches_per_epoch} batches of "
              f"it read ({epochs} epochs of {batches_per_epoch})", f"{train_batches}",
@@ -276,9 +283,21 @@ def validation_batches():
     return tf.data.Dataset.from_tensor_slices(binary_images(62, 16)).batch(FINE_TUNE_BATCH)
 
 
+class TrainedBatches(keras.callbacks.Callback):
+    """The callback 06.3's function is given while grading: counts the batches fit trained."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self.batches += 1
+
+
 class FineTuneRun(Exercise):
     """06.3 on a fresh classifier prepared for fine-tuning, with fresh data, for 2 epochs;
-    counts the training batches the answer read."""
+    counts the training batches the answer read, and those its fit trained (through the
+    callbacks it is given)."""
 
     name = "fine_tune_run"
 
@@ -306,14 +325,15 @@ class FineTuneRun(Exercise):
 
         train = tf.data.Dataset.from_generator(batches, output_signature=(
             tf.TensorSpec((None, 16, 16, 3), tf.float32), tf.TensorSpec((None,), tf.float32)))
+        counter = TrainedBatches()
         try:
             with quietly():
-                history = fine_tune(model, train, validation_batches(), 2, [])
+                history = fine_tune(model, train, validation_batches(), 2, [counter])
             entry, arrays = _weights_entry(model, base)
             entry.update(epoch=[int(epoch) for epoch in history.epoch],
                          history={key: [float(value) for value in values]
                                   for key, values in history.history.items()},
-                         train_batches=read["batches"])
+                         train_batches=read["batches"], trained_batches=counter.batches)
         except Exception as error:
             return Record([{"error": error_text(error)}])
         return Record([entry], arrays)
@@ -324,4 +344,5 @@ class FineTuneRun(Exercise):
             model, base, initial = _fine_tuning_model_with(entry, record.weights(0))
             history = SimpleNamespace(epoch=entry["epoch"], history=entry["history"])
             check_fine_tune_run(model, base, history, initial, validation_batches(),
-                                int(entry["train_batches"]), FINE_TUNE_TRAIN_BATCHES)
+                                int(entry["train_batches"]), FINE_TUNE_TRAIN_BATCHES,
+                                int(entry.get("trained_batches", 0)))

@@ -348,6 +348,7 @@ def test_fine_tune_run(folder):
         "trained on the validation data": lambda m, t, v, e, c: fine_tune(m, v, v, e, c),
         "no validation": lambda m, t, v, e, c: m.fit(t, epochs=e, verbose=0),
         "weights put back": restored,
+        "callbacks ignored": lambda m, t, v, e, c: fine_tune(m, t, v, e, []),
     }
     for why, answer in wrong.items():
         assert not passes(folder, "fine_tune_run", answer), why
