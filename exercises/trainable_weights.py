@@ -200,7 +200,10 @@ class ClassifierOnlyTraining(TrainingExercise):
     """01.2: on two fresh encoder-classifier models, the encoder stays bit-identical."""
 
     name = "classifier_only_training"
-    cases = [TrainingCase(11, dense_encoder, (5,), 2), TrainingCase(12, block_encoder, (4,), 1)]
+    # one batch of fit's default 32 a case: the order fit shuffles them in cannot change
+    # the weights, so the judge can replay the training the exercise fixes
+    cases = [TrainingCase(11, dense_encoder, (5,), 2, samples=32),
+             TrainingCase(12, block_encoder, (4,), 1, samples=32)]
     flagged_layers = ("encoder", "classifier")
 
     def check(self, model, encoder_before, classifier_before) -> None:
@@ -214,3 +217,37 @@ class ClassifierOnlyTraining(TrainingExercise):
         before = {name: [initial[position[id(w)]] for w in model.get_layer(name).weights]
                   for name in ["encoder", "classifier"]}
         check_frozen_during_fit(model, before["encoder"], before["classifier"])
+
+    def judge(self, record: Record, inputs: list[TrainingCase]) -> None:
+        """As every training exercise, then the training the text fixes (encoder frozen,
+        ``optimizer="adam"``, ``loss="mse"``, 3 epochs) replayed on the fresh case: the
+        classifier must hold what that training gives. Training everything and putting the
+        encoder's weights back leaves the classifier elsewhere."""
+        super().judge(record, inputs)
+        for index, case, _ in paired(inputs, record):
+            with on(case.describe()):
+                replayed = case.model()
+                train_classifier_only_as_asked(replayed, *case.data())
+                recorded = record.weights(index)
+                off = max(float(np.max(np.abs(a - b)))
+                          for a, b in zip(replayed.get_weights(), recorded))
+                if off > REPLAY_TOLERANCE:
+                    fail("`classifier` trained as asked: `encoder` frozen, then compile "
+                         "(adam, mse) and 3 epochs of fit",
+                         "the weights that training gives",
+                         f"weights up to {off:.2g} away from them",
+                         "freeze `encoder` first, then compile and fit for 3 epochs; train "
+                         "nothing else and put no weights back.")
+
+
+#: How far 01.2's recorded weights may be from the judge's replay: two runs of the same
+#: training differ by about 1e-10 (float rounding); training the encoder too and then
+#: putting its weights back moves the classifier by 1e-5 or more.
+REPLAY_TOLERANCE = 1e-7
+
+
+def train_classifier_only_as_asked(model, x, y) -> None:
+    """01.2's training as its text fixes it (the reference answer)."""
+    model.get_layer("encoder").trainable = False
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, y, epochs=3, verbose=0)

@@ -48,13 +48,16 @@ SHIPPED_HELPERS = {
 
 HOSTILE = {
     "01-trainable-weights": {  # an attack on each exercise per submission, where they combine
+        # 01.2: trains the encoder too, then puts its weights back and freezes it (the
+        # judge replays the training the text fixes; restoring every weight is in
+        # tests/test_verdicts.py)
         "typed-numbers-restored-weights": (
             {"ex1-answer": TYPED,
-             "ex2-answer": "    weights = model.get_weights()\n"
-                           '    model.get_layer("encoder").trainable = False\n'
+             "ex2-answer": '    encoder = model.get_layer("encoder").get_weights()\n'
                            '    model.compile(optimizer="adam", loss="mse")\n'
                            "    model.fit(x, y, epochs=3, verbose=0)\n"
-                           "    model.set_weights(weights)"},
+                           '    model.get_layer("encoder").set_weights(encoder)\n'
+                           '    model.get_layer("encoder").trainable = False'},
             {}, {"ex1-check", "ex2-check"}),
         "notebook-object-rebound-name": (
             {"ex1-answer": "    return (len(conv_net.weights), len(conv_net.trainable_weights),\n"

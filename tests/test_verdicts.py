@@ -85,8 +85,22 @@ def test_classifier_only_training(folder):
         model.get_layer("encoder").trainable = False
         model.fit(x, y, epochs=2, verbose=0)
 
-    for answer in [restored, swapped, not_recompiled]:
+    def trained_all_then_put_back(model, x, y):
+        encoder = model.get_layer("encoder").get_weights()
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x, y, epochs=3, verbose=0)
+        model.get_layer("encoder").set_weights(encoder)
+        model.get_layer("encoder").trainable = False
+
+    for answer in [restored, swapped, not_recompiled, trained_all_then_put_back]:
         assert not passes(folder, "classifier_only_training", answer), answer.__name__
+
+    def unshuffled_with_the_optimizer_object(model, x, y):  # right, written another way
+        model.get_layer("encoder").trainable = False
+        model.compile(optimizer=keras.optimizers.Adam(), loss=keras.losses.MeanSquaredError())
+        model.fit(x, y, epochs=3, verbose=0, shuffle=False)
+
+    assert passes(folder, "classifier_only_training", unshuffled_with_the_optimizer_object)
 
 
 def cut_at(base, cut):
