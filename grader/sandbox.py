@@ -12,7 +12,7 @@ gradebook and every other submission on disk. Here the kernel is started through
   it leaves there is read back but its records (as data), so a link or a named pipe it
   makes is never followed by nbgrader;
 * a private, empty ``/tmp`` (in memory, of at most :attr:`Sandbox.disk_mb`) that is also its
-  home and its course cache;
+  home and its course cache, and a private ``/dev/shm`` of :data:`SHM_MB` (semaphores);
 * no network (only its own loopback), no other process (its own PID namespace): it cannot
   see or signal the grader, and it dies with it;
 * no capabilities, so it cannot remount what it sees read-only, nor make a user namespace;
@@ -68,6 +68,8 @@ MEMORY_SLACK_MB = 1024
 #: notebooks' limits are scaled from it: the smoke profile runs the same cells on less data.
 REFERENCE_PROFILE = "quick"
 SCALED_PROFILES = ("quick", "smoke")
+#: The size of the kernel's private /dev/shm, in MiB: semaphores need a few bytes each.
+SHM_MB = 16
 #: Inside the sandbox: the private /tmp, which is also the kernel's home.
 PRIVATE_TMP = KERNEL_HOME
 
@@ -224,6 +226,9 @@ class Sandbox(LoggingConfigurable):
         argv += ["--die-with-parent", "--new-session", "--proc", "/proc",
                  "--ro-bind", "/proc/sys", "/proc/sys",
                  "--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger", "--dev", "/dev",
+                 # POSIX semaphores (multiprocessing's locks, which Keras's file listing uses)
+                 # live in /dev/shm: a small private one, open to the kernel's user
+                 "--perms", "1777", "--size", str(SHM_MB * 2**20), "--tmpfs", "/dev/shm",
                  "--perms", "1777", "--size", str(self.disk_mb * 2**20), "--tmpfs", PRIVATE_TMP]
         mounts: list[tuple[str, str, str]] = []  # (bwrap option, host path, path inside)
         for system in ["/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32"]:

@@ -89,10 +89,11 @@ SURVIVED = {
         "os.remove('/tmp/fill')",
         "MiB: No space left on device"),
     # host-wide settings (written back as they are, should the write land), the sandbox's
-    # own root-owned folders, then a bounded fork bomb
+    # own root-owned folders (its /dev/shm is a private tmpfs it may write: semaphores), then
+    # a bounded fork bomb
     "writes-host-settings": (
         "for path in ('/proc/sys/kernel/core_pattern', '/proc/sys/kernel/pid_max',\n"
-        "             '/proc/sys/vm/overcommit_memory', '/root/x', '/dev/shm/x', '/etc/x'):\n"
+        "             '/proc/sys/vm/overcommit_memory', '/root/x', '/etc/x', '/dev/x'):\n"
         "    try:\n        value = open(path).read() if path.startswith('/proc') else 'x'\n"
         "        with open(path, 'w') as file:\n            file.write(value)\n"
         "        print('WROTE', path)\n"
