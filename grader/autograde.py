@@ -17,8 +17,10 @@ gradebook lock it. Here:
    exactly what nbgrader writes. A progress bar counts the graded submissions.
 
 By default an embedded ``LocalCluster`` has as many workers as the cores and the memory
-allow (``--workers N`` to change); ``--scheduler tcp://host:8786`` grades on an existing
-cluster instead. Before a batch, the weights and datasets the kernels load are fetched on
+allow (``--workers N`` to change), and speaks only TLS with certificates made for the run;
+``--scheduler tcp://host:8786`` grades on an existing cluster instead. Each task has a
+deadline (:func:`task_deadline`); past it, its worker is restarted and the submission is
+not graded, with the reason. Before a batch, the weights and datasets the kernels load are fetched on
 this host (:mod:`grader.assets`). Like
 ``nbgrader autograde``, submissions already autograded are skipped unless ``--force`` or
 unless a newer one was collected since (its ``timestamp.txt``); a regrade of the same
@@ -476,10 +478,9 @@ def local_cluster(workers: int):
     """A LocalCluster of ``workers`` single-threaded processes that speaks only TLS, with a
     certificate made for this run and held in memory: a client must present it, so no other
     user of this host can connect and run code as the instructor."""
+    import dask
     from distributed import LocalCluster
     from distributed.security import Security
-
-    import dask
 
     # one task a worker at a time: a task sent to a worker runs there (results_by_deadline
     # counts its time from then)

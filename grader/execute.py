@@ -7,9 +7,9 @@ executes the notebook cell by cell under the limits of :class:`grader.sandbox.Sa
 * each cell has its own time limit: long for cells the released notebook tags ``slow``
   (they train, or load or run a model over a dataset: an answer or test cell by its grade
   id, any other cell only if the submission left its source as released), short for every
-  other cell;
-  and the whole notebook has one (``submission_timeout``), so a hostile notebook costs a
-  batch at most that;
+  other cell; and the whole notebook has one, a few times what its reference solution took
+  (:meth:`grader.sandbox.Sandbox.notebook_limit`), so a hostile notebook costs a batch at
+  most that;
 * a cell past its limit is interrupted; if it stops within ``interrupt_grace`` seconds,
   grading goes on with the next cell, else the kernel is stopped;
 * the kernel works in a copy of the submission's regular files, so nothing it leaves
