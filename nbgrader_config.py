@@ -37,9 +37,10 @@ c.GenerateFeedback.preprocessors = [
     "grader.feedback.FeedbackWithoutHiddenTests",
 ]
 
-# Hidden tests only record what the answer did, on inputs the notebook never showed; a
-# separate, isolated Python judges the records and writes each test cell's verdict, so
-# nothing the submission's kernel patched decides a grade (grader/judge.py).
+# The kernel runs the notebook for what it shows; the answers run apart, in a sandboxed
+# answer runner, on inputs the notebook never showed; a separate, isolated Python judges
+# what they did and writes each test cell's verdict, so nothing the submission's kernel
+# patched decides a grade (grader/judge.py).
 c.Autograde.autograde_preprocessors = [
     "grader.judge.CollectEvidence",
     "grader.execute.SandboxedExecute",

@@ -13,8 +13,10 @@ An exercise is a subclass of :class:`Exercise`. Everything about it stands in th
   :class:`exercises.checks.CheckFailed` on the first where it is not.
 
 Declaring the class registers it under its ``name``. A notebook's test cell calls
-``check(NAME, ...)``, and its hidden part is ``exercises.record(NAME, answer)``; the grader
-finds an exercise only through :func:`exercise`. ``docs/writing-exercises.md`` walks through
+``check(NAME, ...)``, and its hidden part is ``exercises.record(NAME, answer)``: the line
+that tells the grader which exercise the cell grades and which name holds the answer (the
+grader runs it apart from the notebook, :mod:`grader.answer_runner`). The grader finds an
+exercise only through :func:`exercise`. ``docs/writing-exercises.md`` walks through
 writing one.
 """
 
@@ -27,6 +29,7 @@ import_tensorflow_quietly()  # before anything imports TensorFlow or Keras
 import abc
 import importlib
 import pkgutil
+from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 from exercises import checks
@@ -98,15 +101,23 @@ def check(name: str, *args, **kwargs) -> None:
 
 
 def record(name: str, answer: Callable) -> None:
-    """Run ``answer`` on exercise ``name``'s fresh inputs and write what it did (a test
-    cell's hidden part). Nothing here decides a grade: the judge does, from the record."""
-    chosen = exercise(name)
-    made = chosen.run(answer, chosen.inputs(records.kernel_seed()))
+    """A test cell's hidden part: run ``answer`` on exercise ``name``'s fresh inputs (of seed
+    0) and record what it did, to a temporary folder, so that the instructor's run of the
+    solutions runs every answer as grading will. While grading it does nothing: the grader
+    runs the answers apart from the notebook, on inputs of its own."""
+    if not records.grading():
+        write_record(name, answer, exercise(name).inputs(0), records.kernel_folder())
+
+
+def write_record(name: str, answer: Callable, inputs: Any, folder: Path) -> None:
+    """Run ``answer`` on exercise ``name``'s ``inputs`` and write what it did to ``folder``.
+    Nothing here decides a grade: the judge does, from the record."""
+    made = exercise(name).run(answer, inputs)
     try:
-        records.write(records.kernel_folder(), name, made)
+        records.write(folder, name, made)
     except Exception as error:  # a model the answer built that Keras cannot save
         failed = {"error": f"{type(error).__name__}: {error}"[:500]}
-        records.write(records.kernel_folder(), name, records.Record([failed] * len(made.cases)))
+        records.write(folder, name, records.Record([failed] * len(made.cases)))
 
 
 # Every module of this package is imported with it, so that every exercise is declared (and

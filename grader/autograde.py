@@ -419,9 +419,10 @@ DEADLINE_POLL = 5.0
 
 def task_deadline(config: Config, assignment: str, released: dict[str, bytes]) -> float:
     """Seconds grading one submission of ``assignment`` (released as ``released``) may take
-    on a worker: its notebooks' limits, the judge's, and :data:`TASK_MARGIN`."""
+    on a worker: its notebooks' limits, their answer runners' and the judge's, and
+    :data:`TASK_MARGIN`."""
     from grader.execute import reference_seconds
-    from grader.judge import JudgeOutsideKernel
+    from grader.judge import RUNNER_START_SLACK, JudgeOutsideKernel
 
     sandbox, total = Sandbox(config=config), TASK_MARGIN
     for name, content in released.items():
@@ -430,7 +431,8 @@ def task_deadline(config: Config, assignment: str, released: dict[str, bytes]) -
                 reference = reference_seconds(nbformat.reads(content.decode(), as_version=4))
             except Exception:  # an unreadable release: nbgrader reports it
                 reference = None
-            total += sandbox.notebook_limit(assignment, reference)[0]
+            limit = sandbox.notebook_limit(assignment, reference)[0]
+            total += limit + sandbox.answers_limit(limit) + RUNNER_START_SLACK
             total += JudgeOutsideKernel(config=config).timeout
     return total
 

@@ -48,6 +48,8 @@ from grader.sandbox import MEMORY_SLACK_MB, REFERENCE_PROFILE, LimitWatch, Sandb
 
 #: Characters of an error's message kept once the notebook's output is past its cap.
 ERROR_KEPT = 2000
+#: The resource that holds the notebook's limit, in seconds, once it is executed.
+NOTEBOOK_LIMIT = "notebook_limit"
 #: Cells the released notebook tags with this get ``Sandbox.slow_cell_timeout``.
 SLOW_TAG = "slow"
 
@@ -158,6 +160,7 @@ class SandboxedExecute(Execute):
         self.notebook_limit, self.notebook_limit_why = self.sandbox.notebook_limit(
             resources.get("nbgrader", {}).get("assignment", ""),
             reference_seconds(released) if released is not None else None)
+        resources[NOTEBOOK_LIMIT] = self.notebook_limit  # for the answer runner's limit
         workdir = Path(resources.get("metadata", {}).get("path") or ".").resolve()
         runtime = Path(tempfile.mkdtemp(prefix="kernel-"))
         try:
@@ -180,10 +183,9 @@ class SandboxedExecute(Execute):
         self._check_assign_resources(resources)
         self.km = self.create_kernel_manager()
         if runtime is not None:
-            evidence = resources.get("evidence", {}).get("folder")  # CollectEvidence's
             self.km.sandbox = self.sandbox
             self.km.workdir = str(copy_regular_files(workdir, runtime / "work"))
-            self.km.writable = [str(runtime)] + ([evidence] if evidence else [])
+            self.km.writable = [str(runtime)]
             self.km.transport = "ipc"
             self.km.ip = str(runtime / "kernel")
             self.km.connection_file = str(runtime / "kernel.json")

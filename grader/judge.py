@@ -1,29 +1,30 @@
-"""Grades decided outside the learner's kernel: two preprocessors in ``nbgrader autograde``.
+"""Grades decided apart from the learner's kernel: two preprocessors in ``nbgrader autograde``.
 
 nbgrader runs the hidden tests in the learner's own kernel, after the learner's code, and
 scores a test cell by whether it ended in an error. Whatever the submission patched there
-(the checks, ``importlib.reload``, numpy, builtins, IPython's exception handler, an
-``exercises`` package shipped beside the notebook) could decide that. Here the kernel only
-*records*:
+(the checks, ``importlib.reload``, numpy, builtins, IPython's hooks, an ``exercises``
+package shipped beside the notebook) could decide that, and any record the kernel made
+could be forged. Here the kernel decides nothing:
 
-1. :class:`CollectEvidence` (before nbgrader's Execute) gives the kernel an empty folder,
-   through ``$COURSE_EVIDENCE``, and the seed of this submission's fresh inputs, through
-   ``$COURSE_EVIDENCE_SEED``. The seed is a keyed hash of the student, assignment and
-   notebook under the course's secret (``.nbgrader/grading-secret``, made at the first
-   autograde): the same on every regrade, unknown to anyone before grading.
-2. During execution, a test cell's hidden part (``exercises.record(NAME, answer)``) runs the
-   learner's answer on inputs the notebook never showed and records what it did
-   (:mod:`grader.records`).
-3. :class:`JudgeOutsideKernel` (after Execute, before SaveAutoGrades) asks a separate,
-   isolated Python to judge every record with its own copy of the checks
-   (:mod:`grader.verdicts`; one such process serves the whole autograde run, started at the
-   first submission), and replaces each such test cell's outputs with that verdict:
-   ``✓ ...`` for full points, or the check's expected / found / hint as an error, which
-   nbgrader scores 0. A test cell whose record is missing (the cell stopped early, or the
-   record was never written) scores 0 too, with the cell's own error when it has one.
+1. :class:`CollectEvidence` (before nbgrader's Execute) starts the judge process
+   (:mod:`grader.verdicts`, one per autograde run) and this submission's answer runner
+   (:mod:`grader.answer_runner`, in the kernel's sandbox), so that both import TensorFlow
+   while the kernel runs, and tells the kernel it is being graded (``$COURSE_GRADING``: its
+   hidden parts then do nothing). It draws the seed of the submission's fresh inputs: a
+   keyed hash of the student, assignment and notebook under the course's secret
+   (``.nbgrader/grading-secret``, made at the first autograde), the same on every regrade,
+   unknown to anyone before grading; it never enters a sandbox.
+2. nbgrader's Execute runs the notebook, for what it shows the student.
+3. :class:`JudgeOutsideKernel` (after Execute, before SaveAutoGrades) has the judge build
+   each exercise's fresh inputs from the seed, hands them and the notebook's cells to the
+   answer runner, which runs only the answers' definitions and records what each answer
+   did, then has the judge decide every record with its own copy of the checks. Each
+   test cell's outputs become that verdict: ``✓ ...`` for full points, or the check's
+   expected / found / hint as an error, which nbgrader scores 0.
 
-Which judge applies comes from the test cell's source, which nbgrader has just restored from
-the gradebook (OverwriteCells), never from anything the submission wrote.
+Which exercise a test cell grades, and which name holds its answer, come from the test
+cell's hidden line (``exercises.record("NAME", answer)``), which nbgrader has just restored
+from the gradebook (OverwriteCells), never from anything the submission wrote.
 """
 
 from __future__ import annotations
@@ -49,28 +50,124 @@ from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Integer, Unicode
 
-from grader.records import RECORDS_ENV, SEED_ENV
-from grader.sandbox import Sandbox
+from grader.execute import NOTEBOOK_LIMIT
+from grader.records import GRADING_ENV
+from grader.sandbox import MEMORY_SLACK_MB, LimitWatch, Sandbox
 from grader.verdicts import VERDICTS_PREFIX
 
-#: ``exercises.record("NAME", ...`` at the start of a line of a test cell: that cell is
-#: judged by the exercise NAME.
-JUDGED_CALL = re.compile(r"""^\s*exercises\.record\(\s*["'](\w+)["']""", re.MULTILINE)
+#: ``exercises.record("NAME", answer)`` at the start of a line of a test cell: that cell is
+#: judged by the exercise NAME, on the function the notebook names ``answer``.
+JUDGED_CALL = re.compile(r"""^\s*exercises\.record\(\s*["'](\w+)["']\s*,\s*(\w+)\s*\)""",
+                         re.MULTILINE)
 COURSE_ROOT = Path(__file__).resolve().parent.parent
-#: The judge's process: isolated mode, with the course's code first on its path.
+#: The judge's process and the answer runner: isolated mode, the course's code on the path.
 BOOT = ("import sys; sys.path.insert(0, {root!r}); "
-        "from grader.verdicts import main; main()")
+        "from grader.{module} import main; main()")
+#: Seconds an answer runner waits for its request past the notebook's longest limit.
+RUNNER_WAIT_SLACK = 120
+#: Seconds an answer runner may take past its limit: what is left of its start (imports).
+RUNNER_START_SLACK = 30
 
 
-def judged_cells(notebook: NotebookNode) -> dict[int, str]:
-    """cell index -> judge name, for each autograded test cell with an ``evidence.`` call."""
+def judged_calls(notebook: NotebookNode) -> dict[int, tuple[str, str]]:
+    """cell index -> (exercise name, answer's name), for each autograded test cell with an
+    ``exercises.record`` line."""
     found = {}
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
             match = JUDGED_CALL.search(cell.source)
             if match:
-                found[index] = match.group(1)
+                found[index] = (match.group(1), match.group(2))
     return found
+
+
+def judged_cells(notebook: NotebookNode) -> dict[int, str]:
+    """cell index -> exercise name, for each judged test cell."""
+    return {index: name for index, (name, _) in judged_calls(notebook).items()}
+
+
+def isolated_environment() -> dict[str, str]:
+    """The grader's environment without ``PYTHON*`` variables or the grading marker."""
+    return {key: value for key, value in os.environ.items()
+            if not key.startswith("PYTHON") and key != GRADING_ENV}
+
+
+class AnswerRunner:
+    """One submission's :mod:`grader.answer_runner`, in the kernel's sandbox (or, where the
+    instructor grades unsandboxed, an isolated Python), started before the kernel so that its
+    imports overlap the notebook's run. It reads its fresh inputs from :attr:`inputs` (the
+    grader's: it cannot write there) and writes records to :attr:`records`."""
+
+    def __init__(self, sandbox: Sandbox, sandboxed: bool) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="answers-"))
+        self.folder.chmod(0o755)
+        self.inputs = self.folder / "inputs"
+        runtime = self.folder / "runtime"
+        self.records, workdir = runtime / "records", runtime / "work"
+        for folder in [self.inputs, self.records, workdir]:
+            folder.mkdir(parents=True)
+        self.inputs.chmod(0o755)
+        wait = max(sandbox.submission_timeout, *sandbox.assignment_timeouts.values(), 0)
+        command = [sys.executable, "-I", "-c",
+                   BOOT.format(root=str(COURSE_ROOT), module="answer_runner"),
+                   str(wait + RUNNER_WAIT_SLACK)]
+        environment = isolated_environment()
+        if sandboxed:
+            command = sandbox.command(command, workdir, [runtime], [self.inputs])
+            environment = sandbox.environment(environment)
+            sandbox.hand_over([runtime])
+        self.errors = open(self.folder / "stderr", "w+b")  # a file the runner cannot see
+        self.process = subprocess.Popen(command, cwd=workdir, env=environment,
+                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                        stderr=self.errors)
+        self.watch = (LimitWatch(self.process.pid, sandbox.memory_mb + MEMORY_SLACK_MB,
+                                 [runtime], sandbox.disk_mb) if sandboxed else None)
+
+    def run(self, request: dict, timeout: float) -> str | None:
+        """Send ``request``; wait at most ``timeout`` seconds for the runner to finish. None
+        if it did, else what stopped it."""
+        try:
+            self.process.stdin.write((json.dumps(request) + "\n").encode())
+            self.process.stdin.close()
+            status = self.process.wait(timeout=timeout)
+        except OSError:
+            status = self.process.wait()
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return f"ran past its {timeout:g} s limit"
+        if self.watch is not None and self.watch.exceeded:
+            return {"memory": f"held more than {self.watch.memory_mb} MiB of memory",
+                    "disk": f"wrote more than {self.watch.disk_mb} MiB"}[self.watch.exceeded]
+        if status == 0:
+            return None
+        self.errors.seek(0, os.SEEK_END)
+        self.errors.seek(max(0, self.errors.tell() - 400))
+        last = self.errors.read().decode(errors="replace").strip().splitlines()[-1:]
+        how = f"killed by signal {-status}" if status < 0 else f"exit status {status}"
+        return f"stopped ({how}{': ' + last[0][:200] if last else ''})"
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.watch is not None:
+            self.watch.stop()
+        self.errors.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_runner: AnswerRunner | None = None
+
+
+def start_runner(sandbox: Sandbox) -> AnswerRunner:
+    """A fresh answer runner for the next submission (one left by a notebook that nbgrader
+    gave up on is stopped first)."""
+    global _runner
+    if _runner is not None:
+        _runner.close()
+    _runner = AnswerRunner(sandbox, sandbox.check_available())
+    return _runner
 
 
 class CollectEvidence(NbGraderPreprocessor):
@@ -94,12 +191,13 @@ class CollectEvidence(NbGraderPreprocessor):
         return int(digest.hexdigest()[:8], 16)
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        runner = None
         if judged_cells(nb):
-            judge_process(Sandbox(parent=self).memory_mb)  # it starts while the kernel runs
-        folder, seed = tempfile.mkdtemp(prefix="evidence-"), self.seed(resources)
-        os.environ[RECORDS_ENV] = folder  # the kernel nbgrader starts next inherits them
-        os.environ[SEED_ENV] = str(seed)
-        resources["evidence"] = {"folder": folder, "seed": seed}
+            sandbox = Sandbox(parent=self)
+            judge_process(sandbox.memory_mb)  # they start while the kernel runs
+            runner = start_runner(sandbox)
+        os.environ[GRADING_ENV] = "1"  # the kernel nbgrader starts next inherits it
+        resources["evidence"] = {"runner": runner, "seed": self.seed(resources)}
         return nb, resources
 
 
@@ -110,20 +208,53 @@ class JudgeOutsideKernel(NbGraderPreprocessor):
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         collected = resources.pop("evidence", None)
-        os.environ.pop(RECORDS_ENV, None)
-        os.environ.pop(SEED_ENV, None)
+        os.environ.pop(GRADING_ENV, None)
         if collected is None:
             raise RuntimeError("JudgeOutsideKernel needs CollectEvidence before Execute")
-        folder = collected["folder"]
+        runner = collected["runner"]
         try:
-            cells = judged_cells(nb)
-            if cells:
-                verdicts = self.judge(Path(folder), sorted(set(cells.values())), collected["seed"])
-                for index, name in cells.items():
-                    nb.cells[index].outputs = self.outputs(nb.cells[index], verdicts[name])
+            calls = judged_calls(nb)
+            if calls and runner is not None:
+                sandbox = Sandbox(parent=self)
+                limit = sandbox.answers_limit(resources.get(NOTEBOOK_LIMIT,
+                                                            sandbox.submission_timeout))
+                verdicts = self.grade(nb, calls, runner, collected["seed"], limit)
+                for index, (name, _) in calls.items():
+                    nb.cells[index].outputs = self.outputs(verdicts[name])
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            if runner is not None:
+                runner.close()
         return nb, resources
+
+    def grade(self, nb: NotebookNode, calls: dict[int, tuple[str, str]], runner: AnswerRunner,
+              seed: int, limit: int) -> dict[str, dict]:
+        """The verdict of each judged exercise: its inputs built by the judge, its answer run
+        by ``runner`` (within ``limit`` seconds), its record judged by the judge."""
+        names = sorted({name for name, _ in calls.values()})
+        try:
+            built = self._ask(runner.inputs, names, seed, task="inputs")
+        except JudgeFailed as failure:
+            built = {name: {"error": f"the judge {failure.reason}"} for name in names}
+        cells = [cell.source if cell.cell_type == "code" else "" for cell in nb.cells]
+        request = {"cells": cells, "inputs": str(runner.inputs), "records": str(runner.records),
+                   "seconds": limit,
+                   "exercises": [{"name": name, "answer": answer, "before": index}
+                                 for index, (name, answer) in sorted(calls.items())
+                                 if "error" not in built.get(name, {})]}
+        stopped = runner.run(request, limit + RUNNER_START_SLACK)
+        verdicts = self.judge(runner.records, names, seed)
+        for name in names:
+            if "error" in built.get(name, {}):
+                verdicts[name] = {"passed": False, "message": (
+                    f"✗ the grader could not build this exercise's inputs (a course error): "
+                    f"{built[name]['error']}")}
+            elif verdicts[name].get("missing"):
+                verdicts[name] = {"passed": False, "message": (
+                    "✗ your answer was not run on the grader's inputs: the process that runs "
+                    f"the answers {stopped or 'wrote no record of it'}\n"
+                    "  hint:     keep the name the exercise gives; an answer that loops, or "
+                    "holds more memory than the notebook may, stops it.")}
+        return verdicts
 
     def judge(self, folder: Path, names: list[str], seed: int) -> dict[str, dict]:
         """The verdicts of ``folder``'s records, from the judge process. When it fails on
@@ -144,11 +275,12 @@ class JudgeOutsideKernel(NbGraderPreprocessor):
                     f"not more")}
         return verdicts
 
-    def _ask(self, folder: Path, names: list[str], seed: int) -> dict[str, dict]:
+    def _ask(self, folder: Path, names: list[str], seed: int, task: str = "verdicts"
+             ) -> dict[str, dict]:
         global _judge
         try:
             return judge_process(Sandbox(parent=self).memory_mb).ask(
-                folder, names, seed, self.timeout)
+                folder, names, seed, self.timeout, task)
         except JudgeFailed:
             if _judge is not None:
                 _judge.close()
@@ -156,17 +288,8 @@ class JudgeOutsideKernel(NbGraderPreprocessor):
             raise
 
     @staticmethod
-    def outputs(cell: NotebookNode, verdict: dict) -> list[NotebookNode]:
-        """The test cell's outputs that carry ``verdict``."""
-        if verdict.get("missing"):
-            errors = [output for output in cell.outputs if output.output_type == "error"]
-            if errors:  # the cell stopped before the hidden test: its own error says why
-                return errors[-1:]
-            message = ("✗ your answer was not run on the grader's inputs: the test cell did "
-                       "not reach its hidden part, or its record was not written\n"
-                       "  hint:     run the notebook from the top; keep the names the "
-                       "exercise defines.")
-            verdict = {"passed": False, "message": message}
+    def outputs(verdict: dict) -> list[NotebookNode]:
+        """A test cell's outputs that carry ``verdict``."""
         if verdict["passed"]:
             return [new_output("stream", name="stdout", text=verdict["message"] + "\n")]
         return [new_output("error", ename="CheckFailed", evalue=verdict["message"],
@@ -186,21 +309,20 @@ class JudgeProcess:
     site, no ``PYTHON*`` variables), run from an empty folder, answering one request a line."""
 
     def __init__(self, memory_mb: int) -> None:
-        environment = {key: value for key, value in os.environ.items()
-                       if not key.startswith("PYTHON")
-                       and key not in {RECORDS_ENV, SEED_ENV}}
+        environment = isolated_environment()
         self.workdir = tempfile.TemporaryDirectory(prefix="judge-")
         self.errors = open(Path(self.workdir.name) / "stderr", "w+b")
         self.process = subprocess.Popen(  # at the kernels' memory cap: a record is data
             ["prlimit", f"--data={memory_mb * 2**20}", "--",
-             sys.executable, "-I", "-c", BOOT.format(root=str(COURSE_ROOT))],
+             sys.executable, "-I", "-c", BOOT.format(root=str(COURSE_ROOT), module="verdicts")],
             cwd=self.workdir.name, env=environment, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self.errors)
 
-    def ask(self, folder: Path, names: list[str], seed: int, timeout: float
-            ) -> dict[str, dict]:
-        """Send one request; wait at most ``timeout`` seconds for its verdicts."""
-        request = json.dumps({"folder": str(folder), "names": names, "seed": seed}) + "\n"
+    def ask(self, folder: Path, names: list[str], seed: int, timeout: float,
+            task: str = "verdicts") -> dict[str, dict]:
+        """Send one request; wait at most ``timeout`` seconds for its answer."""
+        request = json.dumps({"task": task, "folder": str(folder), "names": names,
+                              "seed": seed}) + "\n"
         try:
             self.process.stdin.write(request.encode())
             self.process.stdin.flush()

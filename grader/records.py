@@ -1,10 +1,13 @@
-"""Records: what a graded kernel wrote down about an answer, and how the judge reads it back.
+"""Records: what a learner's answer did on the grader's fresh inputs, and how the judge reads
+it back.
 
-A hidden test runs the learner's answer on inputs the notebook never showed and writes a
-:class:`Record` (:func:`write`) to the folder the grader made empty for this submission,
-named in the kernel's environment by :data:`RECORDS_ENV`; the inputs follow the seed in
-:data:`SEED_ENV`. Outside grading (the instructor running the solutions) records go to a
-temporary folder that is thrown away, and the seed is 0.
+While grading, the answers run apart from the notebook: :mod:`grader.answer_runner`, a
+sandboxed process that runs only the answers' definitions, calls each answer on fresh inputs
+the grader built from the submission's seed (the seed itself never enters it), and writes a
+:class:`Record` (:func:`write`) per exercise to a folder the grader made empty for it. The
+notebook's kernel only learns that it is being graded (:data:`GRADING_ENV`). Outside grading
+(the instructor running the solutions) a test cell's hidden part records to a temporary
+folder that is thrown away, on the inputs of seed 0.
 
 The judge reads records back with :func:`load` as data only: JSON, ``.npz`` arrays loaded
 without pickle, and ``.keras`` models loaded in Keras's safe mode, each a regular file of at
@@ -27,12 +30,13 @@ from typing import Any
 
 import numpy as np
 
-#: The environment variable naming the folder a graded kernel writes its records to.
-RECORDS_ENV = "COURSE_EVIDENCE"
-#: The environment variable holding the seed the grader drew for a submission's fresh inputs.
-SEED_ENV = "COURSE_EVIDENCE_SEED"
+#: Set in a kernel's environment while nbgrader grades it: its visible checks then print
+#: instead of raising, and its hidden parts record nothing (the answers run apart).
+GRADING_ENV = "COURSE_GRADING"
 #: The largest record file read, in bytes: the fresh models are small, and a record is data.
 MAX_RECORD_BYTES = 64 * 2**20
+#: The most of a "could not be run" message the judge reads.
+NOT_RUN_CHARS = 2000
 
 
 @dataclass
@@ -77,25 +81,17 @@ _OUTSIDE_GRADING: tempfile.TemporaryDirectory | None = None
 
 
 def kernel_folder() -> Path:
-    """Where this kernel's records go: ``$COURSE_EVIDENCE`` while grading, else one temporary
-    folder for this process (removed when it exits)."""
+    """Where a kernel's records go outside grading: one temporary folder for this process
+    (removed when it exits)."""
     global _OUTSIDE_GRADING
-    configured = os.environ.get(RECORDS_ENV)
-    if configured:
-        return Path(configured)
     if _OUTSIDE_GRADING is None:
         _OUTSIDE_GRADING = tempfile.TemporaryDirectory(prefix="records-")
     return Path(_OUTSIDE_GRADING.name)
 
 
 def grading() -> bool:
-    """Whether this kernel is being graded (the grader named its records' folder)."""
-    return bool(os.environ.get(RECORDS_ENV))
-
-
-def kernel_seed() -> int:
-    """The seed of this kernel's fresh inputs (0 outside grading)."""
-    return int(os.environ.get(SEED_ENV, "0"))
+    """Whether this kernel is being graded (:data:`GRADING_ENV` set)."""
+    return bool(os.environ.get(GRADING_ENV))
 
 
 def _files(folder: Path, name: str, models: list[str]) -> dict[str, Path]:
@@ -114,6 +110,26 @@ def write(folder: Path, name: str, record: Record) -> None:
         np.savez(files["arrays"], **record.arrays)
     # the cases file last: a record without it does not exist
     files["cases"].write_text(json.dumps({"cases": record.cases, "models": list(record.models)}))
+
+
+def written(folder: Path, name: str) -> bool:
+    """Whether ``folder`` holds anything for ``name``: a record, or why it could not run."""
+    return any(os.path.lexists(folder / f"{name}.{kind}") for kind in ["json", "not-run.txt"])
+
+
+def write_not_run(folder: Path, name: str, message: str) -> None:
+    """Write why ``name``'s answer could not be run (no record is made then)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.not-run.txt").write_text(message)
+
+
+def not_run(folder: Path, name: str) -> str | None:
+    """Why ``name``'s answer could not be run, as :func:`write_not_run` wrote it, or None."""
+    path = folder / f"{name}.not-run.txt"
+    if not _readable(path):
+        return None
+    with open(path, "rb") as file:
+        return file.read(NOT_RUN_CHARS).decode(errors="replace")
 
 
 def _readable(path: Path) -> bool:

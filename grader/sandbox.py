@@ -70,6 +70,9 @@ REFERENCE_PROFILE = "quick"
 SCALED_PROFILES = ("quick", "smoke")
 #: The size of the kernel's private /dev/shm, in MiB: semaphores need a few bytes each.
 SHM_MB = 16
+#: The answer runner's limit: this share of its notebook's, at least this many seconds.
+ANSWERS_SHARE = 0.5
+ANSWERS_FLOOR = 30
 #: Inside the sandbox: the private /tmp, which is also the kernel's home.
 PRIVATE_TMP = KERNEL_HOME
 
@@ -180,6 +183,14 @@ class Sandbox(LoggingConfigurable):
                        f"{reference:.0f} s, at least {self.timeout_floor} s, at most "
                        f"{self.submission_timeout} s")
 
+    @staticmethod
+    def answers_limit(notebook_limit: int) -> int:
+        """Seconds the answer runner may take on the fresh inputs, after a notebook whose
+        limit is ``notebook_limit``: :data:`ANSWERS_SHARE` of it, at least
+        :data:`ANSWERS_FLOOR` (the answers on small inputs are a part of the notebook's
+        work; its start overlaps the kernel's run)."""
+        return max(ANSWERS_FLOOR, math.ceil(ANSWERS_SHARE * notebook_limit))
+
     def check_available(self) -> bool:
         """True to sandbox, False to grade unsandboxed as explicitly asked (``enabled`` off,
         or ``allow_unsandboxed`` where bubblewrap cannot start).
@@ -210,9 +221,11 @@ class Sandbox(LoggingConfigurable):
         """The weights and datasets of the kernels' profile, fetched on this host (once)."""
         return fetch_assets(kernel_profile_name(gpu_devices=bool(self.devices)))
 
-    def command(self, kernel_cmd: list[str], workdir: Path, writable: list[Path]) -> list[str]:
+    def command(self, kernel_cmd: list[str], workdir: Path, writable: list[Path],
+                readable: list[Path] = ()) -> list[str]:
         """``kernel_cmd`` wrapped in bubblewrap, setpriv and prlimit, working in ``workdir``
-        (inside one of the ``writable`` folders), as :func:`kernel_uid`'s user."""
+        (inside one of the ``writable`` folders), as :func:`kernel_uid`'s user, able to read
+        :meth:`readable_paths` and ``readable`` too."""
         uid = kernel_uid()
         if uid is None:
             # --cap-drop ALL: in its own user namespace the kernel would otherwise hold every
@@ -241,6 +254,7 @@ class Sandbox(LoggingConfigurable):
             mounts.append(("--ro-bind", str(path), str(path)))
             if path.resolve() != path:
                 mounts.append(("--ro-bind", str(path.resolve()), str(path.resolve())))
+        mounts += [("--ro-bind", str(path), str(path)) for path in readable]
         mounts += [("--bind", str(path), str(path)) for path in writable]
         mounts += [("--ro-bind", str(host), inside)  # under the private /tmp
                    for host, inside in self.kernel_assets().binds.items()]

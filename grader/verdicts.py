@@ -1,4 +1,5 @@
-"""The judge's process: decide each hidden test from its record, outside the learner's kernel.
+"""The judge's process: build each hidden test's fresh inputs, and decide it from its record,
+outside the learner's kernel and the answer runner.
 
 :mod:`grader.judge` starts this module in a fresh Python (``-I``: no current folder, no user
 site, no ``PYTHON*`` variables on the path), after the kernel has finished. For each test
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import pickle
 import sys
 from pathlib import Path
 
@@ -37,7 +39,13 @@ def verdict(folder: Path, name: str, seed: int = 0) -> dict:
         return {"passed": False, "message": f"✗ the record of your answer could not be read\n"
                                             f"  found:    {type(error).__name__}: {error}"}
     if record is None:
-        return {"missing": True}
+        try:
+            reason = records.not_run(folder, name)
+        except Exception as error:  # a trap in place of the message
+            reason = f"✗ your answer was not run on the grader's inputs ({error})"
+        if reason is None:
+            return {"missing": True}
+        return {"passed": False, "message": reason if reason.startswith("✗") else "✗ " + reason}
     printed = io.StringIO()
     try:
         with contextlib.redirect_stdout(printed):
@@ -52,10 +60,29 @@ def verdict(folder: Path, name: str, seed: int = 0) -> dict:
             "input(s) the notebook does not show)"}
 
 
+def write_inputs(folder: Path, name: str, seed: int) -> dict:
+    """Pickle exercise ``name``'s fresh inputs for ``seed`` into ``folder``, for the answer
+    runner (which never learns the seed); ``{}``, or ``{"error": ...}`` for a course error."""
+    import exercises
+    from grader.answer_runner import INPUTS_FILE
+
+    try:
+        made = exercises.exercise(name).inputs(seed)
+        path = folder / INPUTS_FILE.format(name=name)
+        with open(path, "xb") as file:  # a fresh file in the grader's own folder
+            pickle.dump(made, file)
+        path.chmod(0o644)
+    except Exception as error:
+        return {"error": f"{type(error).__name__}: {error}"[:500]}
+    return {}
+
+
 def main() -> None:
-    """Judge requests read from stdin, one JSON line each (``{"folder": ..., "names": [...],
-    "seed": ...}``, the seed the grader drew for the submission's fresh inputs),
-    answering each with one line: :data:`VERDICTS_PREFIX` and the verdicts as JSON.
+    """Requests read from stdin, one JSON line each (``{"task": "inputs" or "verdicts",
+    "folder": ..., "names": [...], "seed": ...}``, the seed the grader drew for the
+    submission's fresh inputs), answering each with one line: :data:`VERDICTS_PREFIX` and a
+    result per name as JSON. "inputs" writes each exercise's fresh inputs to the folder
+    (:func:`write_inputs`); "verdicts" judges the records the folder holds (:func:`verdict`).
 
     One process serves every submission of an ``nbgrader autograde`` run, so TensorFlow is
     imported once per run, not once per submission. It only ever reads records as data.
@@ -64,7 +91,8 @@ def main() -> None:
 
     for line in sys.stdin:
         request = json.loads(line)
-        verdicts = {name: verdict(Path(request["folder"]), name, int(request["seed"]))
+        task = write_inputs if request.get("task") == "inputs" else verdict
+        verdicts = {name: task(Path(request["folder"]), name, int(request["seed"]))
                     for name in request["names"]}
         keras.backend.clear_session()  # nothing of one submission's models stays for the next
         sys.stdout.write(VERDICTS_PREFIX + json.dumps(verdicts) + "\n")

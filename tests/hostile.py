@@ -38,6 +38,45 @@ TRAINED_ALL_THEN_REBOUND = (
     '    encoder_before = [w.numpy().copy() for w in model.get_layer("encoder").weights]'
 )
 
+#: In the kernel: the hidden line's answer rewritten to a right function by an IPython AST
+#: transformer, the right function defined beside the typed one.
+REWRITTEN_HIDDEN_CALL = (
+    "\n\n\nimport ast\n"
+    "def _right(model):\n"
+    "    return (len(model.weights), len(model.trainable_weights),\n"
+    "            len(model.non_trainable_weights))\n"
+    "class _Swap(ast.NodeTransformer):\n"
+    "    def visit_Name(self, node):\n"
+    "        return ast.Name('_right', node.ctx) if node.id == 'count_weights' else node\n"
+    "get_ipython().ast_transformers.append(_Swap())")
+#: Any seed in the answer's environment, used to look the fresh models' counts up.
+SEED_FROM_ENVIRONMENT = (
+    "    import os\n"
+    "    from exercises.trainable_weights import weight_count_models\n"
+    "    for key, value in os.environ.items():\n"
+    "        if 'SEED' in key.upper() and value.isdigit():\n"
+    "            known = {m.name: (len(m.weights), len(m.trainable_weights),\n"
+    "                              len(m.non_trainable_weights))\n"
+    "                     for m in weight_count_models(int(value))}\n"
+    "            return known.get(model.name, (8, 6, 2))\n"
+    "    return 8, 6, 2")
+
+#: In the answer runner: an assignment to the answer's name that first patches the record
+#: writer to write the counts of the notebook's public inputs (seed 0).
+PATCHED_RECORD_WRITER = TYPED + (
+    "\n\n\ndef _forge(function):\n"
+    "    import grader.records as records\n"
+    "    from exercises.trainable_weights import weight_count_models\n"
+    "    real = records.write\n"
+    "    def write(folder, name, record):\n"
+    "        record.cases = [{'returned': [len(m.weights), len(m.trainable_weights),\n"
+    "                                      len(m.non_trainable_weights)]}\n"
+    "                        for m in weight_count_models(0)]\n"
+    "        real(folder, name, record)\n"
+    "    records.write = write\n"
+    "    return function\n"
+    "count_weights = _forge(count_weights)")
+
 SHIPPED_HELPERS = {
     "helpers/__init__.py": "",
     "helpers/config.py": "class Profile:\n    seed = 0\n    def describe(self):\n"
@@ -110,6 +149,12 @@ HOSTILE = {
                "check = fake.check"},
             {}, {"ex1-check"}),
         "shipped-helpers-package": ({"ex1-answer": TYPED}, SHIPPED_HELPERS, {"ex1-check"}),
+        # forgeries of what the kernel once recorded: the hidden call rewritten, the seed read
+        "rewritten-hidden-call": ({"ex1-answer": TYPED + REWRITTEN_HIDDEN_CALL}, {},
+                                  {"ex1-check"}),
+        "seed-from-the-environment": ({"ex1-answer": SEED_FROM_ENVIRONMENT}, {}, {"ex1-check"}),
+        "runner-patched-record-writer": ({"ex1-answer": PATCHED_RECORD_WRITER}, {},
+                                         {"ex1-check"}),
     },
     "03-compile-after-freezing": {
         # more than asked in 03.1 (the head stops training too); a fast rate in 03.2

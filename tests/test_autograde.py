@@ -127,5 +127,6 @@ def test_a_tasks_deadline_adds_its_notebooks_limits_and_the_judges():
     name = "01-trainable-weights"
     released = {f"{name}.ipynb": (root / "notebooks" / name / f"{name}.ipynb").read_bytes(),
                 "data.csv": b"x"}
-    # 01's notebook: 60 s (5 x its 7 s, at the floor), the judge's 300 s, a margin of 120 s
-    assert task_deadline(Config(), name, released) == 60 + 300 + 120
+    # 01's notebook: 60 s (5 x its 7 s, at the floor), its answer runner's 30 s (half, at the
+    # floor) and 30 s to start, the judge's 300 s, a margin of 120 s
+    assert task_deadline(Config(), name, released) == 60 + (30 + 30) + 300 + 120

@@ -128,8 +128,8 @@ SURVIVED = {
 SURVIVOR = "survives-every-attack"
 
 #: Attacks that stop the kernel: a submission each, with new cells after exercise 1's test;
-#: exercise 1 keeps its 2 points, exercise 2 is never run. name -> (code, or a list of
-#: cells; what its graded notebook must say).
+#: the kernel never reaches exercise 2, whose answer the answer runner grades all the same.
+#: name -> (code, or a list of cells; what its graded notebook must say).
 STOPPED = {
     "ignores-interrupt": (
         "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
@@ -252,9 +252,9 @@ def test_the_output_cap_counts_every_kind_of_output(hostile_batch):
 
 @needs_mirror
 @pytest.mark.parametrize("name", STOPPED)
-def test_an_attack_that_stops_the_kernel_costs_only_what_it_cut_off(hostile_batch, name):
+def test_an_attack_that_stops_the_kernel_costs_no_answer_its_points(hostile_batch, name):
     course, _, _ = hostile_batch
-    assert scores(course, ASSIGNMENT, name) == {"ex1-check": (2, 2), "ex2-check": (0, 2)}
+    assert scores(course, ASSIGNMENT, name) == {"ex1-check": (2, 2), "ex2-check": (2, 2)}
     assert STOPPED[name][1] in graded_outputs(course, name)
 
 

@@ -24,14 +24,19 @@ BN = keras.layers.BatchNormalization
 
 
 @pytest.fixture
-def folder(tmp_path, monkeypatch):
-    monkeypatch.setenv("COURSE_EVIDENCE", str(tmp_path))
+def folder(tmp_path):
     return tmp_path
+
+
+def recorded(folder, name: str, answer, seed: int = 0) -> None:
+    """Record ``answer`` for the exercise ``name`` on the inputs of ``seed``, as the answer
+    runner does."""
+    exercises.write_record(name, answer, exercises.exercise(name).inputs(seed), folder)
 
 
 def judged(folder, name: str, answer) -> dict:
     """Record ``answer`` for the exercise ``name``, then judge the record."""
-    exercises.record(name, answer)
+    recorded(folder, name, answer)
     return verdicts.verdict(folder, name)
 
 
@@ -208,7 +213,7 @@ def test_unfrozen_bn_inference_and_top_unfrozen(folder):
     assert not passes(folder, "top_unfrozen_except_bn", lambda base, n: unfreeze_top(base, 20))
 
 
-def test_the_fresh_inputs_follow_the_grading_seed(folder, monkeypatch):
+def test_the_fresh_inputs_follow_the_grading_seed(folder):
     by_seed = {seed: [count_weights(model) for model in weight_count_models(seed)]
                for seed in range(6)}
     assert len({tuple(found) for found in by_seed.values()}) > 3, by_seed
@@ -216,12 +221,11 @@ def test_the_fresh_inputs_follow_the_grading_seed(folder, monkeypatch):
             for seed in range(6)}
     assert len(cuts) > 3, cuts
     # answers right for the seed of a run made before grading are wrong under grading's seed
-    exercises.record("weight_counts", count_weights)
+    recorded(folder, "weight_counts", count_weights)
     assert verdicts.verdict(folder, "weight_counts", seed=0)["passed"]
     other = next(seed for seed in range(1, 6) if by_seed[seed] != by_seed[0])
     assert not verdicts.verdict(folder, "weight_counts", seed=other)["passed"]
-    monkeypatch.setenv("COURSE_EVIDENCE_SEED", str(other))
-    exercises.record("weight_counts", count_weights)
+    recorded(folder, "weight_counts", count_weights, seed=other)
     assert verdicts.verdict(folder, "weight_counts", seed=other)["passed"]
 
 
@@ -460,7 +464,7 @@ def test_a_judge_that_fails_on_one_record_still_judges_the_others(folder, monkey
     asked = []
 
     class Flaky:
-        def ask(self, folder, names, seed, timeout):
+        def ask(self, folder, names, seed, timeout, task="verdicts"):
             asked.append(list(names))
             if "broken" in names:
                 raise judge.JudgeFailed("stopped", "MemoryError")
@@ -497,12 +501,17 @@ def test_judged_cells_come_from_the_test_cells_own_source():
     assert judged_cells(new_notebook(cells=[answer, test])) == {1: "frozen_through"}
 
 
-def test_a_missing_record_keeps_the_cells_own_error_or_says_why():
-    error = new_output("error", ename="CheckFailed", evalue="✗ x", traceback=["✗ x"])
-    stopped = graded_cell("", [new_output("stream", name="stdout", text="hi\n"), error])
-    assert JudgeOutsideKernel.outputs(stopped, {"missing": True}) == [error]
-    silent = graded_cell("", [new_output("stream", name="stdout", text="✓ faked\n")])
-    (output,) = JudgeOutsideKernel.outputs(silent, {"missing": True})
-    assert output.output_type == "error" and "not run on the grader's inputs" in output.evalue
-    (output,) = JudgeOutsideKernel.outputs(silent, {"passed": True, "message": "✓ ok"})
+def test_a_verdict_becomes_the_test_cells_only_output():
+    (output,) = JudgeOutsideKernel.outputs({"passed": False, "message": "✗ x"})
+    assert output.output_type == "error" and output.evalue == "✗ x"
+    (output,) = JudgeOutsideKernel.outputs({"passed": True, "message": "✓ ok"})
     assert output.output_type == "stream" and output.text == "✓ ok\n"
+
+
+def test_a_reason_the_answer_was_not_run_is_its_verdict(folder):
+    records.write_not_run(folder, "weight_counts", "✗ no `count_weights`")
+    assert verdicts.verdict(folder, "weight_counts") == {"passed": False,
+                                                         "message": "✗ no `count_weights`"}
+    records.write_not_run(folder, "frozen_through", "✓ forged")
+    assert verdicts.verdict(folder, "frozen_through")["message"] == "✗ ✓ forged"
+    assert verdicts.verdict(folder, "unfrozen_from") == {"missing": True}

@@ -12,8 +12,7 @@ from exercises import fine_tuning_your_own_images as nb07
 from exercises import inputs
 from exercises.checks import CheckFailed
 from grader import verdicts
-from grader.records import SEED_ENV
-from test_verdicts import folder, judged, passes  # noqa: F401 (folder is a fixture)
+from test_verdicts import folder, judged, passes, recorded  # noqa: F401 (folder: a fixture)
 
 BN = keras.layers.BatchNormalization
 #: A seed grading could draw: the answers below typed what the notebook (seed 0) shows.
@@ -22,8 +21,7 @@ GRADING_SEED = 5
 
 def passes_when_graded(folder, monkeypatch, name: str, answer) -> bool:
     """Record and judge ``answer`` under :data:`GRADING_SEED`, as autograde would."""
-    monkeypatch.setenv(SEED_ENV, str(GRADING_SEED))
-    exercises.record(name, answer)
+    recorded(folder, name, answer, seed=GRADING_SEED)
     return verdicts.verdict(folder, name, seed=GRADING_SEED)["passed"]
 
 

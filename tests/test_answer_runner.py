@@ -1,0 +1,106 @@
+"""The answer runner (grader/answer_runner.py): only the answers' definitions run, each
+exercise in a process of its own, on inputs the grader built, with no seed in sight.
+
+The round trip (test_nbgrader.py) and the hostile batch (test_sandbox.py) run it in the
+sandbox through `make autograde`; here it runs unsandboxed, to test what it selects and how
+it keeps exercises apart."""
+
+from __future__ import annotations
+
+import ast
+import os
+
+from nbformat.v4 import new_notebook
+
+from grader import answer_runner, records, verdicts
+from grader.judge import AnswerRunner, CollectEvidence
+from grader.sandbox import Sandbox
+
+
+def selected(cells: list[str], answer: str) -> list[str]:
+    return [ast.unparse(statement).splitlines()[0]
+            for statement in answer_runner.definitions(cells, answer)]
+
+
+def test_only_the_answers_definitions_and_what_they_read_run():
+    cells = ["import os\nimport numpy as np\nscale = 3",
+             "def helper(x):\n    return x * scale\nos.system('touch /tmp/x')\n"
+             "import exercises\nexercises.write_record = None\nunused = helper(2)",
+             "def count(model):\n    return helper(len(model.weights))\n"
+             "count(object())\nprint('a demonstration')"]
+    assert selected(cells, "count") == ["scale = 3", "def helper(x):", "def count(model):"]
+
+
+def test_a_functions_own_names_pull_in_nothing_from_the_notebook():
+    cells = ["import keras\nmodel = keras.applications.Xception()\nbase = model.layers[1]",
+             "def freeze(model, base):\n    base.trainable = False\n    for layer in model.layers:"
+             "\n        layer.trainable = False\n    return [keras.layers.Dense(1)]"]
+    assert selected(cells, "freeze") == ["import keras", "def freeze(model, base):"]
+
+
+def test_ipython_syntax_and_a_broken_cell_leave_the_rest():
+    cells = ["%matplotlib inline\n!ls\ndef helper():\n    return 1",
+             "def broken(:\n    pass", "def answer():\n    return helper()"]
+    assert selected(cells, "answer") == ["def helper():", "def answer():"]
+    value, errors = answer_runner.answer_from(cells, "answer")
+    assert value() == 1 and errors == []
+
+
+def test_a_missing_answer_or_a_failing_definition_is_named():
+    value, errors = answer_runner.answer_from(["def other():\n    pass"], "answer")
+    assert value is None and errors == []
+    assert "no `answer`" in answer_runner.not_found("answer", errors)
+    value, errors = answer_runner.answer_from(
+        ["limit = 1 / 0", "def answer():\n    return limit"], "answer")
+    assert callable(value) and "ZeroDivisionError" in errors[0]
+    assert "ZeroDivisionError" in answer_runner.not_found("answer", errors)
+
+
+RIGHT_COUNTS = ("def count_weights(model):\n"
+                "    return (len(model.weights), len(model.trainable_weights),\n"
+                "            len(model.non_trainable_weights))")
+#: Patches the record writer for every exercise after it, at definition time.
+FORGING_RANKING = ("def _forge(function):\n"
+                   "    import grader.records as records\n"
+                   "    records.write = lambda folder, name, record: None\n"
+                   "    return function\n"
+                   "def rank_by_validation(results):\n"
+                   "    return list(results)\n"
+                   "rank_by_validation = _forge(rank_by_validation)")
+LOOPING = "def loss_for(label_mode):\n    while True:\n        pass"
+
+
+def test_each_exercise_runs_apart_on_the_graders_inputs():
+    seed = 7
+    runner = AnswerRunner(Sandbox(), sandboxed=False)
+    try:
+        names = ["ranking", "weight_counts", "loss_for_label_modes", "frozen_through"]
+        for name in names:
+            assert verdicts.write_inputs(runner.inputs, name, seed) == {}
+        cells = [FORGING_RANKING, "", RIGHT_COUNTS, "", LOOPING, ""]
+        request = {"cells": cells, "inputs": str(runner.inputs), "records": str(runner.records),
+                   "seconds": 60, "exercises": [
+                       {"name": "ranking", "answer": "rank_by_validation", "before": 1},
+                       {"name": "weight_counts", "answer": "count_weights", "before": 3},
+                       {"name": "loss_for_label_modes", "answer": "loss_for", "before": 5},
+                       {"name": "frozen_through", "answer": "freeze_through", "before": 6}]}
+        assert runner.run(request, 120) is None
+        found = {name: verdicts.verdict(runner.records, name, seed) for name in names}
+    finally:
+        runner.close()
+    assert found["weight_counts"]["passed"], found  # the forger's patch stayed in its process
+    assert not found["ranking"]["passed"]
+    assert "ran past its share of the time" in found["loss_for_label_modes"]["message"]
+    assert "no `freeze_through`" in found["frozen_through"]["message"]
+    assert not runner.folder.exists()
+
+
+def test_no_sandbox_gets_the_seed(tmp_path, monkeypatch):
+    monkeypatch.delenv(records.GRADING_ENV, raising=False)  # put back as it was, after
+    collect = CollectEvidence(secret_file=str(tmp_path / "secret"))
+    about = {"nbgrader": {"assignment": "01", "student": "ada", "notebook": "01"}}
+    seed = collect.seed(about)
+    _, resources = collect.preprocess(new_notebook(), about)
+    assert resources["evidence"]["seed"] == seed
+    assert os.environ.get(records.GRADING_ENV) == "1"  # all the kernel learns
+    assert str(seed) not in Sandbox().environment(dict(os.environ)).values()
