@@ -257,8 +257,24 @@ class LogitHead(Exercise):
         with on(f"random separable features of dimension 6, {inputs['epochs']} epochs"):
             recorded_error(entry)
             history = SimpleNamespace(epoch=entry["epoch"], history=entry["history"])
-            check_logit_head(record.model("head"), history, inputs["epochs"],
-                             validation=inputs["validation"])
+            head = record.model("head")
+            check_logit_head(head, history, inputs["epochs"], validation=inputs["validation"])
+            expect_trained_epochs(head, inputs["epochs"], len(inputs["train"][1]))
+
+
+def expect_trained_epochs(head, epochs: int, samples: int) -> None:
+    """``head``'s optimizer took the steps of ``epochs`` whole epochs over ``samples``
+    examples, at some batch size: a History written by hand around an untrained, or
+    partly trained, head does not."""
+    optimizer = getattr(head, "optimizer", None)
+    steps = int(optimizer.iterations) if optimizer is not None else 0
+    per_epoch = {-(-samples // size) for size in range(1, samples + 1)}
+    if steps % epochs or steps // epochs not in per_epoch:
+        fail("the head trained for every epoch its History shows",
+             f"{epochs} epochs of optimizer steps, the same number each",
+             f"{steps} steps in all",
+             f"train once, with history = head.fit(..., epochs={epochs}): a History is what "
+             "fit returns.")
 
 
 # --- 05.3 rank by validation ------------------------------------------------------------

@@ -104,3 +104,15 @@ def test_no_sandbox_gets_the_seed(tmp_path, monkeypatch):
     assert resources["evidence"]["seed"] == seed
     assert os.environ.get(records.GRADING_ENV) == "1"  # all the kernel learns
     assert str(seed) not in Sandbox().environment(dict(os.environ)).values()
+
+
+def test_a_global_set_outside_a_definition_is_not_there():
+    cells = ["for size in [96]:\n    IMAGE_SIZE = size", "def answer():\n    return IMAGE_SIZE"]
+    value, errors = answer_runner.answer_from(cells, "answer")
+    assert errors == []
+    try:
+        value()
+    except NameError as error:
+        assert "IMAGE_SIZE" in str(error)
+    else:
+        raise AssertionError("IMAGE_SIZE was set by a loop the runner must not run")

@@ -272,6 +272,22 @@ def train_logit_head(train_features, train_labels, val_features, val_labels, epo
     return head, head.fit(train_features, train_labels, epochs=epochs, verbose=0, **fit)
 
 
+def made_up_history(train_features, train_labels, val_features, val_labels, epochs,
+                    trained=0):
+    """A head trained ``trained`` epochs (of one batch), and a History of ``epochs`` epochs
+    whose every val_loss is the head's real loss on the validation features."""
+    head, _ = train_logit_head(train_features, train_labels, val_features, val_labels,
+                               max(trained, 1), batch_size=len(train_labels),
+                               validation_data=(val_features, val_labels))
+    if not trained:
+        head.optimizer.iterations.assign(0)
+    loss = head.evaluate(val_features, val_labels, verbose=0, return_dict=True)["loss"]
+    history = keras.callbacks.History()
+    history.epoch = list(range(epochs))
+    history.history = {"loss": [loss] * epochs, "val_loss": [loss] * epochs}
+    return head, history
+
+
 def test_logit_head(folder):
     assert passes(folder, "logit_head", train_logit_head)
     wrong = {
@@ -281,6 +297,8 @@ def test_logit_head(folder):
             tx, ty, vx, vy, epochs, validation_split=0.25),
         "trained on the validation split": lambda tx, ty, vx, vy, epochs: train_logit_head(
             vx, vy, tx, ty, epochs),
+        "a History made up around an untrained head": made_up_history,
+        "one epoch trained, the History made up": lambda *a: made_up_history(*a, trained=1),
     }
     for why, answer in wrong.items():
         assert not passes(folder, "logit_head", answer), why
@@ -430,12 +448,13 @@ def write_npz_declaring(path, shape: tuple[int, ...]) -> None:
 
 
 @pytest.mark.parametrize("trap", ["nested-json", "npz-declares-2**40", "npz-bomb", "fifo-keras",
-                                  "not-utf-8"])
+                                  "keras-bomb", "not-utf-8"])
 def test_a_record_that_would_break_the_judge_costs_only_its_exercise(folder, trap):
     import os
     import zipfile
 
-    name = {"fifo-keras": "classifier_on_frozen_base"}.get(trap, "classifier_only_training")
+    name = {"fifo-keras": "classifier_on_frozen_base",
+            "keras-bomb": "classifier_on_frozen_base"}.get(trap, "classifier_only_training")
     records.write(folder, name, Record([{"flags": {}}, {"flags": {}}]))
     if trap == "nested-json":
         (folder / f"{name}.json").write_text(deep_json(100_000))
@@ -450,6 +469,14 @@ def test_a_record_that_would_break_the_judge_costs_only_its_exercise(folder, tra
     elif trap == "fifo-keras":
         (folder / f"{name}.json").write_text(json.dumps({"cases": [{}], "models": ["classifier"]}))
         os.mkfifo(folder / f"{name}.classifier.keras")
+    elif trap == "keras-bomb":  # a model file whose weights unpack to 1 GiB of zeros
+        (folder / f"{name}.json").write_text(json.dumps({"cases": [{}], "models": ["classifier"]}))
+        with zipfile.ZipFile(folder / f"{name}.classifier.keras", "w",
+                             zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("config.json", "{}")
+            with archive.open("model.weights.h5", "w", force_zip64=True) as member:
+                for _ in range(1024):
+                    member.write(bytes(2**20))
     else:
         (folder / f"{name}.json").write_bytes(b'{"cases": [\xff\xfe]}')
     result = verdicts.verdict(folder, name)
