@@ -8,9 +8,10 @@ gradebook and every other submission on disk. Here the kernel is started through
   ``exercises/``, ``grader/``, first on its ``PYTHONPATH``): read only;
 * the weights and datasets of its profile, fetched by the grader (grader/assets.py), where
   the course's online code finds them, and :attr:`Sandbox.read_only_paths`: read only;
-* a copy of its submission's files, and the folder its records go to: writable; nothing
-  it leaves there is read back but its records (as data), so a link or a named pipe it
-  makes is never followed by nbgrader;
+* a copy of its submission's files: writable; nothing it leaves there is read back, so a
+  link or a named pipe it makes is never followed by nbgrader (the answer runner, started
+  with the same command, writes its records to a folder of its own, read back as data, and
+  reads its inputs from one it may not write);
 * a private, empty ``/tmp`` (in memory, of at most :attr:`Sandbox.disk_mb`) that is also its
   home and its course cache, and a private ``/dev/shm`` of :data:`SHM_MB` (semaphores);
 * no network (only its own loopback), no other process (its own PID namespace): it cannot
@@ -125,7 +126,7 @@ class Sandbox(LoggingConfigurable):
     disk_mb = Integer(1024, help=(
         "Disk one kernel may fill, in MiB: the size of its private /tmp (in memory; past it, "
         "OSError), the largest file it may write (prlimit --fsize), and what the folders it "
-        "may write (its submission's copy, its records) may hold together, checked every "
+        "may write (its submission's copy; the answer runner's records) may hold together, checked every "
         "second: past it, the kernel is stopped. A submission whose files hold more than "
         "this is not graded at all: it scores 0, with the reason.")).tag(config=True)
     cell_timeout = Integer(120, help=(
@@ -165,7 +166,8 @@ class Sandbox(LoggingConfigurable):
         "'/dev/nvidia-uvm'] to grade on a GPU (none by default).")).tag(config=True)
     processes = Integer(1024, help=(
         "Processes and threads one kernel may run at once (prlimit --nproc, counted for the "
-        "kernel's own user or user namespace): past it, fork and thread creation fail. "
+        "kernel's own user or user namespace, which its answer runner shares): past it, fork "
+        "and thread creation fail. "
         "TensorFlow runs about 3 threads a core.")).tag(config=True)
     program = Unicode("bwrap", help="The bubblewrap program.").tag(config=True)
 

@@ -2,11 +2,12 @@
 outside the learner's kernel and the answer runner.
 
 :mod:`grader.judge` starts this module in a fresh Python (``-I``: no current folder, no user
-site, no ``PYTHON*`` variables on the path), after the kernel has finished. For each test
-cell it looks the exercise up by name in the registry (:func:`exercises.exercise`), reads
-the record as data (:func:`grader.records.load`), rebuilds the exercise's fresh inputs from
-the submission's seed, and runs the exercise's judge on them. Nothing here knows any one
-exercise.
+site, no ``PYTHON*`` variables on the path), while the first kernel runs. For each test
+cell it looks the exercise up by name in the registry (:func:`exercises.exercise`), builds
+its fresh inputs from the submission's seed for the answer runner (:func:`write_inputs`),
+then reads the answer runner's record as data (:func:`grader.records.load`), rebuilds the
+same inputs, and runs the exercise's judge on them (:func:`verdict`). Nothing here knows
+any one exercise.
 """
 
 from __future__ import annotations
