@@ -44,6 +44,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from traitlets import Any, Instance, Unicode
 
+from grader.records import GRADING_ENV
 from grader.sandbox import MEMORY_SLACK_MB, REFERENCE_PROFILE, LimitWatch, Sandbox
 
 #: Characters of an error's message kept once the notebook's output is past its cap.
@@ -64,9 +65,10 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
         writable = [Path(path) for path in self.writable]
+        kw["env"] = {**(kw.get("env") or os.environ), GRADING_ENV: "1"}  # all it learns
         if self.sandbox is not None:
             kernel_cmd = self.sandbox.command(kernel_cmd, Path(self.workdir), writable)
-            kw["env"] = self.sandbox.environment(kw.get("env") or {})
+            kw["env"] = self.sandbox.environment(kw["env"])
             self.sandbox.hand_over(writable)  # with the connection file, written by now
         await super()._async_launch_kernel(kernel_cmd, **kw)
         pid = self.provisioner.process.pid if self.provisioner is not None else None

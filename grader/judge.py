@@ -9,12 +9,13 @@ could be forged. Here the kernel decides nothing:
 1. :class:`CollectEvidence` (before nbgrader's Execute) starts the judge process
    (:mod:`grader.verdicts`, one per autograde run) and this submission's answer runner
    (:mod:`grader.answer_runner`, in the kernel's sandbox), so that both import TensorFlow
-   while the kernel runs, and tells the kernel it is being graded (``$COURSE_GRADING``: its
-   hidden parts then do nothing). It draws the seed of the submission's fresh inputs: a
+   while the kernel runs. It draws the seed of the submission's fresh inputs: a
    keyed hash of the student, assignment and notebook under the course's secret
    (``.nbgrader/grading-secret``, made at the first autograde), the same on every regrade,
    unknown to anyone before grading; it never enters a sandbox.
-2. nbgrader's Execute runs the notebook, for what it shows the student.
+2. nbgrader's Execute (:class:`grader.execute.SandboxedExecute`) runs the notebook, for
+   what it shows the student; all the kernel learns is that it is being graded
+   (``$COURSE_GRADING``: its hidden parts then do nothing).
 3. :class:`JudgeOutsideKernel` (after Execute, before SaveAutoGrades) has the judge build
    each exercise's fresh inputs from the seed, hands them and the notebook's cells to the
    answer runner, which runs only the answers' definitions and records what each answer
@@ -196,7 +197,6 @@ class CollectEvidence(NbGraderPreprocessor):
             sandbox = Sandbox(parent=self)
             judge_process(sandbox.memory_mb)  # they start while the kernel runs
             runner = start_runner(sandbox)
-        os.environ[GRADING_ENV] = "1"  # the kernel nbgrader starts next inherits it
         resources["evidence"] = {"runner": runner, "seed": self.seed(resources)}
         return nb, resources
 
@@ -208,7 +208,6 @@ class JudgeOutsideKernel(NbGraderPreprocessor):
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         collected = resources.pop("evidence", None)
-        os.environ.pop(GRADING_ENV, None)
         if collected is None:
             raise RuntimeError("JudgeOutsideKernel needs CollectEvidence before Execute")
         runner = collected["runner"]

@@ -12,7 +12,7 @@ import os
 
 from nbformat.v4 import new_notebook
 
-from grader import answer_runner, records, verdicts
+from grader import answer_runner, verdicts
 from grader.judge import AnswerRunner, CollectEvidence
 from grader.sandbox import Sandbox
 
@@ -95,14 +95,14 @@ def test_each_exercise_runs_apart_on_the_graders_inputs():
     assert not runner.folder.exists()
 
 
-def test_no_sandbox_gets_the_seed(tmp_path, monkeypatch):
-    monkeypatch.delenv(records.GRADING_ENV, raising=False)  # put back as it was, after
+def test_no_sandbox_gets_the_seed(tmp_path):
     collect = CollectEvidence(secret_file=str(tmp_path / "secret"))
     about = {"nbgrader": {"assignment": "01", "student": "ada", "notebook": "01"}}
     seed = collect.seed(about)
+    before = dict(os.environ)
     _, resources = collect.preprocess(new_notebook(), about)
     assert resources["evidence"]["seed"] == seed
-    assert os.environ.get(records.GRADING_ENV) == "1"  # all the kernel learns
+    assert dict(os.environ) == before, "the kernel inherits the grader's environment"
     assert str(seed) not in Sandbox().environment(dict(os.environ)).values()
 
 

@@ -269,9 +269,9 @@ def test_a_deleted_or_edited_test_cell_is_graded_as_released(hostile_batch, name
 def test_a_hostile_notebook_costs_at_most_its_notebook_limit(hostile_batch):
     _, result, _ = hostile_batch
     seconds = dict(re.findall(r"\] \d+/\d+ (\S+) .*\(([\d.]+) s\)", result.stderr))
-    # the notebook's limit, then the kernel's start and the judge; 6 loops at the cell limit
-    # would take 6 x 30 s
-    assert float(seconds["loops-until-the-notebook-limit"]) < NOTEBOOK_LIMIT + 30
+    # the notebook's limit, then the kernel's start, the answer runner and the judge: under
+    # the 2 minutes issue 22 allows; 6 loops at the cell limit would take 6 x 30 s
+    assert float(seconds["loops-until-the-notebook-limit"]) < NOTEBOOK_LIMIT + 60
 
 
 @pytest.mark.parametrize("assignment, reference, profile, limit, rule", [
