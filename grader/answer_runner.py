@@ -37,8 +37,6 @@ from pathlib import Path
 
 #: The file of an exercise's fresh inputs, in the folder the judge writes them to.
 INPUTS_FILE = "{name}.inputs.pickle"
-#: Characters of an error kept in the reason an answer could not run.
-NOT_RUN_KEPT = 500
 
 
 def assigned_names(statement: ast.stmt) -> set[str]:
@@ -188,7 +186,7 @@ def run(request: dict) -> None:
                 if not records.written(folder, str(item["name"])):
                     records.write_not_run(folder, str(item["name"]), (
                         f"✗ your answer could not be run on the grader's inputs: "
-                        f"{type(error).__name__}: {error}"[:NOT_RUN_KEPT]))
+                        f"{type(error).__name__}: {error}"))
             finally:
                 os._exit(status)
         status = finished(pid, share)
@@ -200,10 +198,8 @@ def run(request: dict) -> None:
         else:
             why = f"stopped with exit status {status}" if status else "wrote no record"
         if not records.written(folder, str(item["name"])):
-            records.write_not_run(folder, str(item["name"]), (
-                f"✗ your answer was not run to the end on the grader's inputs: it {why}\n"
-                f"  hint:     an answer that loops, or holds more memory than the notebook "
-                f"may, is stopped."))
+            records.write_not_run(folder, str(item["name"]),
+                                  records.stopped_message(f"it {why}"))
 
 
 def main() -> None:

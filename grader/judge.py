@@ -52,7 +52,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Integer, Unicode
 
 from grader.execute import NOTEBOOK_LIMIT
-from grader.records import GRADING_ENV
+from grader.records import stopped_message
 from grader.sandbox import MEMORY_SLACK_MB, LimitWatch, Sandbox
 from grader.verdicts import VERDICTS_PREFIX
 
@@ -88,9 +88,8 @@ def judged_cells(notebook: NotebookNode) -> dict[int, str]:
 
 
 def isolated_environment() -> dict[str, str]:
-    """The grader's environment without ``PYTHON*`` variables or the grading marker."""
-    return {key: value for key, value in os.environ.items()
-            if not key.startswith("PYTHON") and key != GRADING_ENV}
+    """The grader's environment without ``PYTHON*`` variables."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
 
 
 class AnswerRunner:
@@ -172,8 +171,8 @@ def start_runner(sandbox: Sandbox) -> AnswerRunner:
 
 
 class CollectEvidence(NbGraderPreprocessor):
-    """Before execution: an empty folder for the kernel's records, and the seed of the fresh
-    inputs, named in its environment."""
+    """Before execution: the judge process and this submission's answer runner started, and
+    the seed of its fresh inputs drawn (kept by the grader, never in a sandbox)."""
 
     secret_file = Unicode(os.path.join(".nbgrader", "grading-secret"),
                           help="The course's key for the seeds of fresh inputs.").tag(config=True)
@@ -248,11 +247,8 @@ class JudgeOutsideKernel(NbGraderPreprocessor):
                     f"✗ the grader could not build this exercise's inputs (a course error): "
                     f"{built[name]['error']}")}
             elif verdicts[name].get("missing"):
-                verdicts[name] = {"passed": False, "message": (
-                    "✗ your answer was not run on the grader's inputs: the process that runs "
-                    f"the answers {stopped or 'wrote no record of it'}\n"
-                    "  hint:     keep the name the exercise gives; an answer that loops, or "
-                    "holds more memory than the notebook may, stops it.")}
+                verdicts[name] = {"passed": False, "message": stopped_message(
+                    f"the process that runs the answers {stopped or 'wrote no record of it'}")}
         return verdicts
 
     def judge(self, folder: Path, names: list[str], seed: int) -> dict[str, dict]:

@@ -35,7 +35,7 @@ import numpy as np
 GRADING_ENV = "COURSE_GRADING"
 #: The largest record file read, in bytes: the fresh models are small, and a record is data.
 MAX_RECORD_BYTES = 64 * 2**20
-#: The most of a "could not be run" message the judge reads.
+#: The most of a "could not be run" message written or read.
 NOT_RUN_CHARS = 2000
 
 
@@ -118,9 +118,17 @@ def written(folder: Path, name: str) -> bool:
 
 
 def write_not_run(folder: Path, name: str, message: str) -> None:
-    """Write why ``name``'s answer could not be run (no record is made then)."""
+    """Write why ``name``'s answer could not be run, its first :data:`NOT_RUN_CHARS`
+    characters (no record is made then)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.not-run.txt").write_text(message)
+    (folder / f"{name}.not-run.txt").write_text(message[:NOT_RUN_CHARS])
+
+
+def stopped_message(why: str) -> str:
+    """The verdict of an answer that was not run to the end: ``why`` (what stopped it)."""
+    return (f"✗ your answer was not run to the end on the grader's inputs: {why}\n"
+            "  hint:     keep the name the exercise gives; an answer that loops, or holds "
+            "more memory than the notebook may, is stopped.")
 
 
 def not_run(folder: Path, name: str) -> str | None:

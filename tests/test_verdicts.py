@@ -542,3 +542,10 @@ def test_a_reason_the_answer_was_not_run_is_its_verdict(folder):
     records.write_not_run(folder, "frozen_through", "✓ forged")
     assert verdicts.verdict(folder, "frozen_through")["message"] == "✗ ✓ forged"
     assert verdicts.verdict(folder, "unfrozen_from") == {"missing": True}
+
+
+def test_a_reason_is_cut_where_it_is_written(folder):
+    records.write_not_run(folder, "weight_counts", "✗ ZeroDivisionError: " + "x" * 10**6)
+    kept = (folder / "weight_counts.not-run.txt").read_text()
+    assert len(kept) == records.NOT_RUN_CHARS and kept.startswith("✗ ZeroDivisionError")
+    assert verdicts.verdict(folder, "weight_counts")["message"].startswith("✗ ZeroDivision")
