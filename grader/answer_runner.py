@@ -1,9 +1,10 @@
 """The answer runner: a sandboxed process that runs a submission's answers on the grader's
 fresh inputs, apart from its notebook.
 
-:mod:`grader.judge` starts it in the same sandbox as the kernel, while the kernel runs. It
-imports the course's exercises first, before any code of the submission, then waits for one
-request on its standard input (:func:`main`). For each graded exercise, it:
+:mod:`grader.judge` starts it in a sandbox like the kernel's (its own user when root grades),
+beside the kernel, and sends its request while the kernel runs. It imports the course's
+exercises first, before any code of the submission, then waits for that one request on its
+standard input (:func:`main`). For each graded exercise, it:
 
 1. selects, from the notebook's code cells before that exercise's test cell, only the
    top-level statements that define the answer's name and what it reads, transitively

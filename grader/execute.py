@@ -49,8 +49,6 @@ from grader.sandbox import MEMORY_SLACK_MB, REFERENCE_PROFILE, LimitWatch, Sandb
 
 #: Characters of an error's message kept once the notebook's output is past its cap.
 ERROR_KEPT = 2000
-#: The resource that holds the notebook's limit, in seconds, once it is executed.
-NOTEBOOK_LIMIT = "notebook_limit"
 #: Cells the released notebook tags with this get ``Sandbox.slow_cell_timeout``.
 SLOW_TAG = "slow"
 
@@ -146,6 +144,17 @@ class SandboxedExecute(Execute):
                 (ids.add(grade_id) if grade_id else sources.add(cell.source))
         return ids, sources
 
+    def notebook_limit_for(self, resources: dict, released: NotebookNode | None = None
+                           ) -> tuple[int, str]:
+        """Seconds this submission's whole notebook may run, and why
+        (:meth:`grader.sandbox.Sandbox.notebook_limit`, from the reference solution's time in
+        the ``released`` notebook, read if not given)."""
+        if released is None:
+            released = self.released_notebook(resources)
+        return Sandbox(parent=self).notebook_limit(
+            resources.get("nbgrader", {}).get("assignment", ""),
+            reference_seconds(released) if released is not None else None)
+
     def cell_limit(self, cell: NotebookNode, slow: tuple[set[str], set[str]]) -> int:
         """Seconds ``cell`` may run: long only for a cell the release tags slow."""
         ids, sources = slow
@@ -159,10 +168,8 @@ class SandboxedExecute(Execute):
         sandboxed = self.sandbox.check_available()
         released = self.released_notebook(resources)
         slow = self.slow_cells(released)
-        self.notebook_limit, self.notebook_limit_why = self.sandbox.notebook_limit(
-            resources.get("nbgrader", {}).get("assignment", ""),
-            reference_seconds(released) if released is not None else None)
-        resources[NOTEBOOK_LIMIT] = self.notebook_limit  # for the answer runner's limit
+        self.notebook_limit, self.notebook_limit_why = self.notebook_limit_for(
+            resources, released)
         workdir = Path(resources.get("metadata", {}).get("path") or ".").resolve()
         runtime = Path(tempfile.mkdtemp(prefix="kernel-"))
         try:

@@ -8,20 +8,21 @@ could be forged. Here the kernel decides nothing:
 
 1. :class:`CollectEvidence` (before nbgrader's Execute) starts the judge process
    (:mod:`grader.verdicts`, one per autograde run) and this submission's answer runner
-   (:mod:`grader.answer_runner`, in the kernel's sandbox), so that both import TensorFlow
-   while the kernel runs. It draws the seed of the submission's fresh inputs: a
-   keyed hash of the student, assignment and notebook under the course's secret
-   (``.nbgrader/grading-secret``, made at the first autograde), the same on every regrade,
-   unknown to anyone before grading; it never enters a sandbox.
+   (:mod:`grader.answer_runner`, in a sandbox of its own). It draws the seed of the
+   submission's fresh inputs: a keyed hash of the student, assignment and notebook under
+   the course's secret (``.nbgrader/grading-secret``, made at the first autograde), the
+   same on every regrade, unknown to anyone before grading; it never enters a sandbox.
+   Then, in a thread, while the kernel runs (the grade needs nothing the kernel does,
+   :func:`answers_verdicts`): the judge builds each exercise's fresh inputs from the seed;
+   the answer runner gets them and the notebook's cells, runs only the answers'
+   definitions, and records what each answer did; the judge decides every record with its
+   own copy of the checks.
 2. nbgrader's Execute (:class:`grader.execute.SandboxedExecute`) runs the notebook, for
    what it shows the student; all the kernel learns is that it is being graded
    (``$COURSE_GRADING``: its hidden parts then do nothing).
-3. :class:`JudgeOutsideKernel` (after Execute, before SaveAutoGrades) has the judge build
-   each exercise's fresh inputs from the seed, hands them and the notebook's cells to the
-   answer runner, which runs only the answers' definitions and records what each answer
-   did, then has the judge decide every record with its own copy of the checks. Each
-   test cell's outputs become that verdict: ``✓ ...`` for full points, or the check's
-   expected / found / hint as an error, which nbgrader scores 0.
+3. :class:`JudgeOutsideKernel` (after Execute, before SaveAutoGrades) takes those verdicts.
+   Each test cell's outputs become its exercise's: ``✓ ...`` for full points, or the
+   check's expected / found / hint as an error, which nbgrader scores 0.
 
 Which exercise a test cell grades, and which name holds its answer, come from the test
 cell's hidden line (``exercises.record("NAME", answer)``), which nbgrader has just restored
@@ -43,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from nbformat import NotebookNode
@@ -51,7 +53,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Integer, Unicode
 
-from grader.execute import NOTEBOOK_LIMIT
+from grader.execute import SandboxedExecute
 from grader.records import stopped_message
 from grader.sandbox import MEMORY_SLACK_MB, LimitWatch, Sandbox
 from grader.verdicts import VERDICTS_PREFIX
@@ -82,21 +84,16 @@ def judged_calls(notebook: NotebookNode) -> dict[int, tuple[str, str]]:
     return found
 
 
-def judged_cells(notebook: NotebookNode) -> dict[int, str]:
-    """cell index -> exercise name, for each judged test cell."""
-    return {index: name for index, (name, _) in judged_calls(notebook).items()}
-
-
 def isolated_environment() -> dict[str, str]:
     """The grader's environment without ``PYTHON*`` variables."""
     return {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
 
 
 class AnswerRunner:
-    """One submission's :mod:`grader.answer_runner`, in the kernel's sandbox (or, where the
-    instructor grades unsandboxed, an isolated Python), started before the kernel so that its
-    imports overlap the notebook's run. It reads its fresh inputs from :attr:`inputs` (the
-    grader's: it cannot write there) and writes records to :attr:`records`."""
+    """One submission's :mod:`grader.answer_runner`, in a sandbox of its own beside the
+    kernel's (as a user of its own when root grades), started before the kernel. It reads
+    its fresh inputs from :attr:`inputs` (the grader's: it cannot write there) and writes
+    records to :attr:`records`."""
 
     def __init__(self, sandbox: Sandbox, sandboxed: bool) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="answers-"))
@@ -113,9 +110,9 @@ class AnswerRunner:
                    str(wait + RUNNER_WAIT_SLACK)]
         environment = isolated_environment()
         if sandboxed:
-            command = sandbox.command(command, workdir, [runtime], [self.inputs])
+            command = sandbox.command(command, workdir, [runtime], [self.inputs], answers=True)
             environment = sandbox.environment(environment)
-            sandbox.hand_over([runtime])
+            sandbox.hand_over([runtime], answers=True)
         self.errors = open(self.folder / "stderr", "w+b")  # a file the runner cannot see
         self.process = subprocess.Popen(command, cwd=workdir, env=environment,
                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -158,6 +155,9 @@ class AnswerRunner:
 
 
 _runner: AnswerRunner | None = None
+#: The thread that grades the answers beside the kernel: one submission's at a time, so
+#: that the judge process answers one request at a time.
+_beside_kernel = ThreadPoolExecutor(max_workers=1, thread_name_prefix="answers")
 
 
 def start_runner(sandbox: Sandbox) -> AnswerRunner:
@@ -170,9 +170,33 @@ def start_runner(sandbox: Sandbox) -> AnswerRunner:
     return _runner
 
 
+def answers_verdicts(runner: AnswerRunner, request: dict, seed: int, judge_timeout: float,
+                     memory_mb: int) -> dict[str, dict]:
+    """Each requested exercise's verdict: its fresh inputs built by the judge from
+    ``seed``, the answer run on them by ``runner`` (``request["seconds"]``, and
+    :data:`RUNNER_START_SLACK` more for what is left of its start), its record judged by the
+    judge. Run beside the kernel: it needs nothing the kernel does."""
+    names = sorted({str(item["name"]) for item in request["exercises"]})
+    built = built_inputs(runner.inputs, names, seed, judge_timeout, memory_mb)
+    request["exercises"] = [item for item in request["exercises"]
+                            if built.get(item["name"]) == {}]
+    stopped = runner.run(request, request["seconds"] + RUNNER_START_SLACK)
+    verdicts = judged(runner.records, names, seed, judge_timeout, memory_mb)
+    for name in names:
+        error = built.get(name, {"error": "it built nothing"}).get("error")
+        if error is not None:
+            verdicts[name] = {"passed": False, "message": (
+                f"✗ the grader could not build this exercise's inputs (a course error): "
+                f"{error}")}
+        elif verdicts[name].get("missing"):
+            verdicts[name] = {"passed": False, "message": stopped_message(
+                f"the process that runs the answers {stopped or 'wrote no record of it'}")}
+    return verdicts
+
+
 class CollectEvidence(NbGraderPreprocessor):
-    """Before execution: the judge process and this submission's answer runner started, and
-    the seed of its fresh inputs drawn (kept by the grader, never in a sandbox)."""
+    """Before execution: the seed of the submission's fresh inputs drawn (kept by the
+    grader, never in a sandbox), and its answers graded on them, beside the kernel."""
 
     secret_file = Unicode(os.path.join(".nbgrader", "grading-secret"),
                           help="The course's key for the seeds of fresh inputs.").tag(config=True)
@@ -191,12 +215,21 @@ class CollectEvidence(NbGraderPreprocessor):
         return int(digest.hexdigest()[:8], 16)
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        runner = None
-        if judged_cells(nb):
+        seed, runner, verdicts = self.seed(resources), None, None
+        calls = judged_calls(nb)
+        if calls:
             sandbox = Sandbox(parent=self)
-            judge_process(sandbox.memory_mb)  # they start while the kernel runs
             runner = start_runner(sandbox)
-        resources["evidence"] = {"runner": runner, "seed": self.seed(resources)}
+            limit, _ = SandboxedExecute(parent=self).notebook_limit_for(resources)
+            cells = [cell.source if cell.cell_type == "code" else "" for cell in nb.cells]
+            request = {"cells": cells, "inputs": str(runner.inputs),
+                       "records": str(runner.records), "seconds": sandbox.answers_limit(limit),
+                       "exercises": [{"name": name, "answer": answer, "before": index}
+                                     for index, (name, answer) in sorted(calls.items())]}
+            verdicts = _beside_kernel.submit(answers_verdicts, runner, request, seed,
+                                             JudgeOutsideKernel(parent=self).timeout,
+                                             sandbox.memory_mb)
+        resources["evidence"] = {"runner": runner, "seed": seed, "verdicts": verdicts}
         return nb, resources
 
 
@@ -213,74 +246,13 @@ class JudgeOutsideKernel(NbGraderPreprocessor):
         try:
             calls = judged_calls(nb)
             if calls and runner is not None:
-                sandbox = Sandbox(parent=self)
-                limit = sandbox.answers_limit(resources.get(NOTEBOOK_LIMIT,
-                                                            sandbox.submission_timeout))
-                verdicts = self.grade(nb, calls, runner, collected["seed"], limit)
+                verdicts = collected["verdicts"].result()
                 for index, (name, _) in calls.items():
                     nb.cells[index].outputs = self.outputs(verdicts[name])
         finally:
             if runner is not None:
                 runner.close()
         return nb, resources
-
-    def grade(self, nb: NotebookNode, calls: dict[int, tuple[str, str]], runner: AnswerRunner,
-              seed: int, limit: int) -> dict[str, dict]:
-        """The verdict of each judged exercise: its inputs built by the judge, its answer run
-        by ``runner`` (within ``limit`` seconds), its record judged by the judge."""
-        names = sorted({name for name, _ in calls.values()})
-        try:
-            built = self._ask(runner.inputs, names, seed, task="inputs")
-        except JudgeFailed as failure:
-            built = {name: {"error": f"the judge {failure.reason}"} for name in names}
-        cells = [cell.source if cell.cell_type == "code" else "" for cell in nb.cells]
-        request = {"cells": cells, "inputs": str(runner.inputs), "records": str(runner.records),
-                   "seconds": limit,
-                   "exercises": [{"name": name, "answer": answer, "before": index}
-                                 for index, (name, answer) in sorted(calls.items())
-                                 if "error" not in built.get(name, {})]}
-        stopped = runner.run(request, limit + RUNNER_START_SLACK)
-        verdicts = self.judge(runner.records, names, seed)
-        for name in names:
-            if "error" in built.get(name, {}):
-                verdicts[name] = {"passed": False, "message": (
-                    f"✗ the grader could not build this exercise's inputs (a course error): "
-                    f"{built[name]['error']}")}
-            elif verdicts[name].get("missing"):
-                verdicts[name] = {"passed": False, "message": stopped_message(
-                    f"the process that runs the answers {stopped or 'wrote no record of it'}")}
-        return verdicts
-
-    def judge(self, folder: Path, names: list[str], seed: int) -> dict[str, dict]:
-        """The verdicts of ``folder``'s records, from the judge process. When it fails on
-        them (it stops, or runs past its time), each is judged alone by a fresh one, so a
-        record that breaks it costs only its own exercise."""
-        try:
-            return self._ask(folder, names, seed)
-        except JudgeFailed:
-            pass
-        verdicts = {}
-        for name in names:
-            try:
-                verdicts.update(self._ask(folder, [name], seed))
-            except JudgeFailed as failure:
-                verdicts[name] = {"passed": False, "message": (
-                    f"✗ the record of your answer could not be judged: the judge "
-                    f"{failure.reason}\n  hint:     record what the exercise asks for, "
-                    f"not more")}
-        return verdicts
-
-    def _ask(self, folder: Path, names: list[str], seed: int, task: str = "verdicts"
-             ) -> dict[str, dict]:
-        global _judge
-        try:
-            return judge_process(Sandbox(parent=self).memory_mb).ask(
-                folder, names, seed, self.timeout, task)
-        except JudgeFailed:
-            if _judge is not None:
-                _judge.close()
-                _judge = None
-            raise
 
     @staticmethod
     def outputs(verdict: dict) -> list[NotebookNode]:
@@ -361,6 +333,54 @@ def judge_process(memory_mb: int) -> JudgeProcess:
     if _judge is None or _judge.process.poll() is not None:
         _judge = JudgeProcess(memory_mb)
     return _judge
+
+
+def ask_judge(folder: Path, names: list[str], seed: int, timeout: float, memory_mb: int,
+              task: str = "verdicts") -> dict[str, dict]:
+    """The judge process's answer to one request (:func:`grader.verdicts.main`); a judge
+    that fails on it is closed, so the next request gets a fresh one.
+
+    Raises:
+        JudgeFailed: it stopped, or took longer than ``timeout`` seconds.
+    """
+    global _judge
+    try:
+        return judge_process(memory_mb).ask(folder, names, seed, timeout, task)
+    except JudgeFailed:
+        if _judge is not None:
+            _judge.close()
+            _judge = None
+        raise
+
+
+def judged(folder: Path, names: list[str], seed: int, timeout: float,
+           memory_mb: int) -> dict[str, dict]:
+    """The verdicts of ``folder``'s records, from the judge process. When it fails on them
+    (it stops, or runs past ``timeout``), each is judged alone by a fresh one, so a record
+    that breaks it costs only its own exercise."""
+    try:
+        return ask_judge(folder, names, seed, timeout, memory_mb)
+    except JudgeFailed:
+        pass
+    verdicts = {}
+    for name in names:
+        try:
+            verdicts.update(ask_judge(folder, [name], seed, timeout, memory_mb))
+        except JudgeFailed as failure:
+            verdicts[name] = {"passed": False, "message": (
+                f"✗ the record of your answer could not be judged: the judge "
+                f"{failure.reason}\n  hint:     record what the exercise asks for, not more")}
+    return verdicts
+
+
+def built_inputs(folder: Path, names: list[str], seed: int, timeout: float,
+                 memory_mb: int) -> dict[str, dict]:
+    """Each exercise's fresh inputs for ``seed``, written into ``folder`` by the judge: per
+    name ``{}``, or ``{"error": ...}`` where they could not be built."""
+    try:
+        return ask_judge(folder, names, seed, timeout, memory_mb, task="inputs")
+    except JudgeFailed as failure:
+        return {name: {"error": f"the judge {failure.reason}"} for name in names}
 
 
 @atexit.register

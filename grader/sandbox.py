@@ -78,16 +78,21 @@ ANSWERS_FLOOR = 30
 PRIVATE_TMP = KERNEL_HOME
 
 
-#: When root grades, each kernel runs as the user this plus its grading process's PID: a
-#: user no other process on the host has (PIDs stay below 2**22), so the process cap counts
-#: only that kernel's processes, and nothing the kernel makes belongs to a real user.
+#: When root grades, each kernel runs as the user this plus twice its grading process's PID,
+#: and its answer runner as the next one: users no other process on the host has (PIDs stay
+#: below 2**22), so the process cap of each counts only its own processes (a kernel's fork
+#: bomb cannot stop the answers running beside it), neither can touch the other's files,
+#: and nothing they make belongs to a real user.
 KERNEL_UID_BASE = 1_000_000_000
 
 
-def kernel_uid() -> int | None:
-    """The user a kernel started from this process runs as, or None to run it as the grader
-    (not root: it holds no privilege the sandbox must take away)."""
-    return KERNEL_UID_BASE + os.getpid() if os.geteuid() == 0 else None
+def kernel_uid(answers: bool = False) -> int | None:
+    """The user a kernel (or, with ``answers``, an answer runner) started from this process
+    runs as, or None to run it as the grader (not root: it holds no privilege the sandbox
+    must take away)."""
+    if os.geteuid() != 0:
+        return None
+    return KERNEL_UID_BASE + 2 * os.getpid() + int(answers)
 
 
 def parent_folders(insides: list[str]) -> list[str]:
@@ -224,11 +229,11 @@ class Sandbox(LoggingConfigurable):
         return fetch_assets(kernel_profile_name(gpu_devices=bool(self.devices)))
 
     def command(self, kernel_cmd: list[str], workdir: Path, writable: list[Path],
-                readable: list[Path] = ()) -> list[str]:
+                readable: list[Path] = (), answers: bool = False) -> list[str]:
         """``kernel_cmd`` wrapped in bubblewrap, setpriv and prlimit, working in ``workdir``
-        (inside one of the ``writable`` folders), as :func:`kernel_uid`'s user, able to read
-        :meth:`readable_paths` and ``readable`` too."""
-        uid = kernel_uid()
+        (inside one of the ``writable`` folders), as :func:`kernel_uid`'s user (the answer
+        runner's with ``answers``), able to read :meth:`readable_paths` and ``readable`` too."""
+        uid = kernel_uid(answers)
         if uid is None:
             # --cap-drop ALL: in its own user namespace the kernel would otherwise hold every
             # capability there, enough to remount a read-only folder writable.
@@ -276,10 +281,10 @@ class Sandbox(LoggingConfigurable):
                  f"--nproc={self.processes}", "--"]
         return argv + kernel_cmd
 
-    def hand_over(self, folders: list[Path]) -> None:
-        """Give the kernel's user the ``folders`` it may write (and what they hold), when it
-        is not the grader's own."""
-        uid = kernel_uid()
+    def hand_over(self, folders: list[Path], answers: bool = False) -> None:
+        """Give the kernel's user (the answer runner's with ``answers``) the ``folders`` it
+        may write (and what they hold), when it is not the grader's own."""
+        uid = kernel_uid(answers)
         if uid is None:
             return
         for folder in folders:

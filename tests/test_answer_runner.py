@@ -12,7 +12,7 @@ import os
 
 from nbformat.v4 import new_notebook
 
-from grader import answer_runner, verdicts
+from grader import answer_runner, judge, records, verdicts
 from grader.judge import AnswerRunner, CollectEvidence
 from grader.sandbox import Sandbox
 
@@ -93,6 +93,27 @@ def test_each_exercise_runs_apart_on_the_graders_inputs():
     assert "ran past its share of the time" in found["loss_for_label_modes"]["message"]
     assert "no `freeze_through`" in found["frozen_through"]["message"]
     assert not runner.folder.exists()
+
+
+def test_an_exercise_whose_inputs_were_not_built_is_not_run(monkeypatch):
+    def built(folder, names, seed, timeout, memory_mb):
+        return {"weight_counts": {"error": "ValueError: no models"}, "ranking": {}}
+
+    monkeypatch.setattr(judge, "built_inputs", built)
+    runner = AnswerRunner(Sandbox(), sandboxed=False)
+    request = {"cells": [RIGHT_COUNTS, "", "def rank(results):\n    return 1 / 0", ""],
+               "inputs": str(runner.inputs), "records": str(runner.records), "seconds": 30,
+               "exercises": [{"name": "weight_counts", "answer": "count_weights", "before": 1},
+                             {"name": "ranking", "answer": "rank", "before": 3}]}
+    try:
+        found = judge.answers_verdicts(runner, request, 7, 60, 4096)
+        assert not records.written(runner.records, "weight_counts")  # never run
+    finally:
+        runner.close()
+    assert "could not build this exercise's inputs" in found["weight_counts"]["message"]
+    assert "no models" in found["weight_counts"]["message"]
+    # built, but its pickle is not there: the answer could not be run, and that is its verdict
+    assert "could not be run" in found["ranking"]["message"], found
 
 
 def test_no_sandbox_gets_the_seed(tmp_path):

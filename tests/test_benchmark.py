@@ -27,3 +27,17 @@ def test_a_guide_without_the_section_is_left_alone_and_named(tmp_path):
     with pytest.raises(SystemExit, match="no section for the latest run"):
         benchmark.write_latest(guide, "| run |")
     assert guide.read_text() == "# Performance\n"
+
+
+def test_each_submissions_seconds_come_from_the_progress_lines():
+    progress = ("autograde: 1 workers for 3 submissions\n"
+                "[##########....................] 1/3 student-0 01-trainable-weights: 4/4 (19.4 s)\n"
+                "some warning (3.0 s)\n"
+                "[####################..........] 2/3 student-1 01-trainable-weights: 0/4 (8.9 s)\n"
+                "[##############################] 3/3 student-2 01-trainable-weights: "
+                "NOT RECORDED (the grader failed, see the end)\n")
+    assert benchmark.submission_seconds(progress) == [19.4, 8.9]
+    table = benchmark.grading_table({"01-trainable-weights": (12.3, [19.4, 8.9, 9.5])})
+    assert "19.4 s, 8.9 s, 9.5 s" in table[-1] and "<= 10 s: meets the bar" in table[-1]
+    table = benchmark.grading_table({"01-trainable-weights": (12.3, [9.0, 10.5])})
+    assert "<= 10 s: **misses the bar**" in table[-1]

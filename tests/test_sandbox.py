@@ -26,7 +26,7 @@ from nbformat.v4 import new_code_cell
 from conftest import ROOT, needs_mirror
 from nbgrader_course import autograde, copy_course, fill_answers, scores, submit
 
-from grader.sandbox import COURSE_CODE, bubblewrap_problem
+from grader.sandbox import COURSE_CODE, KERNEL_UID_BASE, bubblewrap_problem, kernel_uid
 
 ASSIGNMENT = "01-trainable-weights"
 #: Seconds a cell may run when the hostile batch is graded (a first cell that imports
@@ -391,6 +391,15 @@ def test_without_a_sandbox_autograde_refuses_unless_asked(released_course, tmp_p
     assert "grading WITHOUT a sandbox" in asked.stderr
     assert scores(course, ASSIGNMENT, "trusted") == {"ex1-check": (0, 2), "ex2-check": (0, 2)}
 
+
+def test_when_root_grades_a_kernel_and_its_answers_run_as_two_users_of_their_own(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    kernel, answers = kernel_uid(), kernel_uid(answers=True)
+    assert KERNEL_UID_BASE < kernel < answers < 2**32 - 1  # 2**32 - 1 is "no user"
+    monkeypatch.setattr(os, "getpid", lambda: os.getppid())  # another grading process
+    assert {kernel_uid(), kernel_uid(answers=True)}.isdisjoint({kernel, answers})
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert kernel_uid() is None and kernel_uid(answers=True) is None
 
 def test_only_cells_the_release_tags_slow_get_the_long_limit():
     from grader.execute import SandboxedExecute

@@ -17,7 +17,7 @@ import exercises
 from exercises import inputs
 from exercises.trainable_weights import weight_count_models
 from grader import records, verdicts
-from grader.judge import CollectEvidence, JudgeOutsideKernel, judged_cells
+from grader.judge import CollectEvidence, JudgeOutsideKernel, judged_calls
 from grader.records import Record
 
 BN = keras.layers.BatchNormalization
@@ -502,7 +502,7 @@ def test_a_judge_that_fails_on_one_record_still_judges_the_others(folder, monkey
 
     monkeypatch.setattr(judge, "judge_process", lambda memory_mb: Flaky())
     monkeypatch.setattr(judge, "_judge", Flaky())
-    found = JudgeOutsideKernel().judge(folder, ["broken", "fine"], 0)
+    found = judge.judged(folder, ["broken", "fine"], 0, timeout=60, memory_mb=4096)
     assert found["fine"] == {"passed": True, "message": "✓"}
     assert found["broken"]["passed"] is False
     assert "could not be judged: the judge stopped" in found["broken"]["message"]
@@ -525,7 +525,8 @@ def test_judged_cells_come_from_the_test_cells_own_source():
     answer = new_code_cell('exercises.record("weight_counts", count_weights)')  # not a test cell
     test = graded_cell('check("x", y)\n### BEGIN HIDDEN TESTS\nimport exercises\n'
                        'exercises.record("frozen_through", freeze_through)\n### END HIDDEN TESTS')
-    assert judged_cells(new_notebook(cells=[answer, test])) == {1: "frozen_through"}
+    assert judged_calls(new_notebook(cells=[answer, test])) == {
+        1: ("frozen_through", "freeze_through")}
 
 
 def test_a_verdict_becomes_the_test_cells_only_output():
