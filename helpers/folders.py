@@ -6,7 +6,8 @@ needs three such folders, split so that nothing seen in training is tested on:
 * :func:`logo_splits` builds them from Flickr Logos 27's annotation files, either as
   whole images (symbolic links to the originals) or as crops of the annotated logo boxes
   (JPEG files written to the cache).
-* :func:`folder_splits` builds them from a folder of your own, ``class_name/*.jpg``.
+* :func:`folder_splits` builds them from a folder of your own, ``class_name/*.jpg``, or
+  takes the split it already has (``train/``, ``validation/`` or ``val/``, ``test/``).
 
 Both drop byte-identical duplicates before splitting (the mirror has 9 groups of them), so
 one picture, and every crop of it, lands in exactly one split; both split each class
@@ -40,6 +41,9 @@ NO_LOGO = "none"
 SPLITS = ("train", "validation", "test")
 #: Share of each class's images that goes to validation and to test (train gets the rest).
 HELD_OUT = {"validation": 0.15, "test": 0.15}
+#: The top-level folders of a folder that is split already, by split (the first name found).
+GIVEN_SPLIT_NAMES = {"train": ("train",), "validation": ("validation", "val"),
+                     "test": ("test",)}
 #: Written last into a split folder; a folder whose plan matches is reused as it is.
 PLAN_FILE = "plan.json"
 
@@ -135,8 +139,14 @@ def logo_splits(crops: bool, seed: int, cache: Path | None = None,
                   per_class=per_class)
 
 
-def folder_splits(source: Path, seed: int, cache: Path | None = None) -> FolderSplits:
+def folder_splits(source: Path, seed: int, cache: Path | None = None,
+                  held_out: dict[str, float] | None = None) -> FolderSplits:
     """Your own ``source/<class name>/<image>`` folder as train / validation / test folders.
+
+    A folder that is split already, ``source/train/<class name>/...`` with ``validation/``
+    (or ``val/``) and ``test/`` beside it, keeps its own split; else
+    each class is split with ``seed``, ``held_out`` (default :data:`HELD_OUT`) giving the
+    shares of validation and test.
 
     Files that are not decodable images are skipped and counted. A file whose bytes appear
     in two classes has no single label: every copy is left out and counted.
@@ -147,6 +157,15 @@ def folder_splits(source: Path, seed: int, cache: Path | None = None) -> FolderS
             (one for each split); the message names the folder and the class.
     """
     source = Path(source)
+    held_out = held_out or HELD_OUT
+    if set(held_out) - {"validation", "test"} or not (
+            all(share > 0 for share in held_out.values()) and sum(held_out.values()) < 1):
+        raise ValueError(f"held_out gives the shares of validation and test, each above 0 "
+                         f"and together below 1, e.g. {HELD_OUT}; found {held_out}")
+    cache = cache or assets.cache_root() / "datasets" / f"folder-{_digest(str(source.resolve()))}"
+    given = _given_split_folders(source)
+    if given is not None:
+        return _given_split(given, cache)
     classes = class_folders(source)
     if len(classes) < 2:
         found = ", ".join(folder.name for folder in classes) or "none"
@@ -156,8 +175,81 @@ def folder_splits(source: Path, seed: int, cache: Path | None = None) -> FolderS
     files = {path: {folder.name: set()} for folder in classes
              for path in sorted(folder.rglob("*")) if path.is_file()}
     pictures, duplicates, skipped = _distinct_pictures(files)
-    cache = cache or assets.cache_root() / "datasets" / f"folder-{_digest(str(source.resolve()))}"
-    return _build(pictures, cache, False, seed, duplicates, skipped, (), source)
+    return _build(pictures, cache, False, seed, duplicates, skipped, (), source,
+                  held_out=held_out)
+
+
+def _given_split_folders(source: Path) -> dict[str, Path] | None:
+    """``source``'s own split folders, by split; None unless its top level holds ``train/``
+    and another split's folder (a class may be called ``train``, or ``test``).
+
+    Raises:
+        ValueError: it names some splits but not all (the message says which are missing).
+    """
+    tops = {folder.name.lower(): folder for folder in class_folders(source)}
+    found = {split: next((tops[name] for name in names if name in tops), None)
+             for split, names in GIVEN_SPLIT_NAMES.items()}
+    if found["train"] is None or sum(folder is not None for folder in found.values()) < 2:
+        return None
+    missing = [" or ".join(f"{name}/" for name in GIVEN_SPLIT_NAMES[split])
+               for split, folder in found.items() if folder is None]
+    if missing:
+        raise ValueError(
+            f"{source} looks split already ({', '.join(f'{f.name}/' for f in found.values() if f)}"
+            f" at its top level), but has no {' and no '.join(missing)}: give all three "
+            f"splits, each with one folder per class, or one folder per class at the top "
+            f"and let the course split it")
+    return found
+
+
+def _given_split(folders: dict[str, Path], cache: Path) -> FolderSplits:
+    """The split a folder came with (``folders``: train, validation and test, each holding
+    the same class folders), laid out under ``cache``. A picture whose bytes are already in
+    an earlier split (train, then validation) would be tested on what was trained on: it is
+    left out of the later one, and counted.
+
+    Raises:
+        ValueError: the splits' classes differ, or a class has no usable image in a split.
+    """
+    classes = {split: [folder.name for folder in class_folders(root)]
+               for split, root in folders.items()}
+    if len(classes["train"]) < 2:
+        raise ValueError(f"{folders['train']} needs at least 2 class folders, found "
+                         f"{len(classes['train'])}: {', '.join(classes['train']) or 'none'}")
+    for split, names in classes.items():
+        if names != classes["train"]:
+            raise ValueError(
+                f"the splits name different classes: {folders['train']} holds "
+                f"{', '.join(classes['train'])}; {folders[split]} holds "
+                f"{', '.join(names) or 'none'}. Each split needs the same class folders")
+    files = {path: (split, label) for split, root in folders.items() for label in classes[split]
+             for path in sorted((root / label).rglob("*")) if path.is_file()}
+    problems = {path: problem_with_image(path) for path in files}
+    skipped = SkippedFiles({path: reason for path, reason in problems.items() if reason})
+    seen: dict[str, str] = {}  # content digest -> the split that has it
+    plan, duplicates, left_out = [], 0, defaultdict(int)
+    for path, (split, label) in files.items():
+        if problems[path]:
+            continue
+        content = _digest(path.read_bytes())
+        if content in seen:
+            if seen[content] == split:
+                duplicates += 1
+            else:
+                left_out[f"in {seen[content]} already"] += 1
+            continue
+        seen[content] = split
+        plan.append([split, label, path.name, str(path), None])
+    for split, root in folders.items():
+        for label in classes[split]:
+            if not any(entry[:2] == [split, label] for entry in plan):
+                raise ValueError(f"class {label!r} has no usable image in {root / label}; "
+                                 f"each class needs at least one in each split")
+    _unique_names(plan)
+    _lay_out(cache, plan)
+    sizes = {split: sum(entry[0] == split for entry in plan) for split in SPLITS}
+    return FolderSplits(cache, tuple(classes["train"]), sizes, duplicates, dict(left_out),
+                        skipped)
 
 
 def _logo_images(source: Path) -> Path:
@@ -196,8 +288,9 @@ def _distinct_pictures(files: dict[Path, dict[str, set[Box]]]
 
 
 def _build(pictures: list[_Picture], cache: Path, crops: bool, seed: int, duplicates: int,
-           skipped: SkippedFiles, no_logo: tuple[Path, ...],
-           source: Path | None = None, per_class: int | None = None) -> FolderSplits:
+           skipped: SkippedFiles, no_logo: tuple[Path, ...], source: Path | None = None,
+           per_class: int | None = None, held_out: dict[str, float] = HELD_OUT
+           ) -> FolderSplits:
     """Split ``pictures`` by class and lay the folders out under ``cache``."""
     left_out: dict[str, int] = defaultdict(int)
     by_class: dict[str, list[_Picture]] = defaultdict(list)
@@ -211,7 +304,7 @@ def _build(pictures: list[_Picture], cache: Path, crops: bool, seed: int, duplic
     plan = []  # [split, class, file name, source path, crop box or None]
     for label, members in sorted(by_class.items()):
         kept: dict[str, int] = defaultdict(int)
-        for split, picture in _stratified(members, seed):
+        for split, picture in _stratified(members, seed, held_out):
             kept[split] += 1
             if per_class and kept[split] > per_class:
                 continue
@@ -269,12 +362,14 @@ def _check_class_sizes(source: Path, by_class: dict[str, list[_Picture]],
                 f"{', '.join(SPLITS)}")
 
 
-def _stratified(members: list[_Picture], seed: int) -> list[tuple[str, _Picture]]:
-    """The pictures of one class, each with its split: a seeded shuffle, then
-    :data:`HELD_OUT` shares (at least one each) for validation and test, the rest train."""
+def _stratified(members: list[_Picture], seed: int, held_out: dict[str, float] = HELD_OUT
+                ) -> list[tuple[str, _Picture]]:
+    """The pictures of one class, each with its split: a seeded shuffle, then the
+    ``held_out`` shares (at least one each) for validation and test, the rest train."""
     order = sorted(members, key=lambda picture: picture.path.name)
     random.Random(f"{seed}-{min(order[0].labels)}").shuffle(order)
-    counts = {split: max(1, round(share * len(order))) for split, share in HELD_OUT.items()}
+    counts = {split: max(1, round(held_out.get(split, 0.0) * len(order)))
+              for split in ("validation", "test")}
     assigned, start = [], 0
     for split, count in counts.items():
         assigned += [(split, picture) for picture in order[start:start + count]]

@@ -178,3 +178,82 @@ def test_a_cache_folder_it_did_not_make_is_not_deleted(own_folder, tmp_path):
     with pytest.raises(FileExistsError, match="not made by helpers.folders"):
         folder_splits(own_folder, seed=1, cache=cache)
     assert (cache / "thesis.tex").read_text() == "precious"
+
+
+# --- a folder that is split already ---------------------------------------------------------
+
+
+@pytest.fixture
+def split_folder(tmp_path) -> Path:
+    """train/, val/ and test/ with cats and dogs, phone-style upper-case names, a PNG, a copy
+    of a training photo in test/ (leakage), a copy within train/, and a broken file."""
+    source = tmp_path / "photos"
+    value = 0
+    for split, count in [("train", 4), ("val", 2), ("test", 2)]:
+        for label in ["cats", "dogs"]:
+            for k in range(count):
+                value += 7
+                write_jpeg(source / split / label / f"IMG-20240101-WA{k:04d}.JPG", value)
+    Image.new("RGB", (24, 20), (9, 99, 199)).save(source / "test" / "dogs" / "screenshot.png")
+    shutil.copy(source / "train" / "cats" / "IMG-20240101-WA0000.JPG",
+                source / "test" / "cats" / "IMG-20240102-WA0007.JPG")
+    shutil.copy(source / "train" / "dogs" / "IMG-20240101-WA0001.JPG",
+                source / "train" / "dogs" / "IMG-20240101-WA0001 (1).JPG")
+    (source / "val" / "cats" / "IMG-20240103-WA0001.JPG").write_bytes(b"\xff\xd8 truncated")
+    return source
+
+
+def test_a_folder_split_already_keeps_its_split(split_folder, tmp_path):
+    before = tree_state(split_folder)
+    splits = folder_splits(split_folder, seed=1, cache=tmp_path / "cache")
+    assert tree_state(split_folder) == before
+    assert splits.class_names == ("cats", "dogs")  # not train, val and test
+    assert splits.sizes == {"train": 8, "validation": 4, "test": 5}
+    assert splits.left_out == {"in train already": 1} and splits.duplicates == 1
+    assert list(splits.skipped.reasons.values()) == ["corrupt"]
+    for split, given in [("train", "train"), ("validation", "val"), ("test", "test")]:
+        for label in splits.class_names:
+            kept = {p.resolve() for p in (splits.folder(split) / label).iterdir()}
+            assert kept <= set((split_folder / given / label).iterdir())
+    assert all(len(reached) == 1 for reached in split_of_each_source(splits.root).values())
+    again = folder_splits(split_folder, seed=2, cache=tmp_path / "cache")
+    assert again.sizes == splits.sizes  # the seed draws nothing for a given split
+
+
+@pytest.mark.parametrize("remove, message", [
+    ("test", r"no test/"),
+    ("val", r"no validation/ or val/"),
+])
+def test_a_folder_split_in_part_names_the_missing_split(split_folder, tmp_path, remove,
+                                                          message):
+    shutil.rmtree(split_folder / remove)
+    with pytest.raises(ValueError, match=message):
+        folder_splits(split_folder, seed=1, cache=tmp_path / "cache")
+
+
+def test_splits_with_different_classes_are_named(split_folder, tmp_path):
+    write_jpeg(split_folder / "test" / "birds" / "0.jpg", 3)
+    with pytest.raises(ValueError, match=r"different classes: .*test holds birds, cats, dogs"):
+        folder_splits(split_folder, seed=1, cache=tmp_path / "cache")
+
+
+def test_a_class_called_train_is_a_class(tmp_path):
+    source = tmp_path / "vehicles"
+    for offset, label in enumerate(["bus", "train"]):
+        for k in range(4):
+            write_jpeg(source / label / f"{k}.jpg", 100 * offset + 10 * k)
+    splits = folder_splits(source, seed=1, cache=tmp_path / "cache")
+    assert splits.class_names == ("bus", "train")
+
+
+def test_the_held_out_shares_can_be_chosen_and_are_checked(tmp_path):
+    source = tmp_path / "photos"
+    for offset, label in enumerate(["cats", "dogs"]):
+        for k in range(10):
+            write_jpeg(source / label / f"{k}.jpg", 100 * offset + 9 * k)
+    splits = folder_splits(source, seed=1, cache=tmp_path / "cache",
+                           held_out={"validation": 0.3, "test": 0.2})
+    assert splits.sizes == {"train": 10, "validation": 6, "test": 4}
+    with pytest.raises(ValueError, match="together below 1"):
+        folder_splits(source, seed=1, cache=tmp_path / "cache",
+                      held_out={"validation": 0.6, "test": 0.5})
