@@ -46,6 +46,8 @@ GIVEN_SPLIT_NAMES = {"train": ("train",), "validation": ("validation", "val"),
                      "test": ("test",)}
 #: Written last into a split folder; a folder whose plan matches is reused as it is.
 PLAN_FILE = "plan.json"
+#: Bits of a 64-bit :func:`fingerprint` two files may differ by and still be one photo.
+NEAR_COPY_BITS = 6
 
 Box = tuple[int, int, int, int]  # x1, y1, x2, y2, in pixels
 
@@ -250,6 +252,39 @@ def _given_split(folders: dict[str, Path], cache: Path) -> FolderSplits:
     sizes = {split: sum(entry[0] == split for entry in plan) for split in SPLITS}
     return FolderSplits(cache, tuple(classes["train"]), sizes, duplicates, dict(left_out),
                         skipped)
+
+
+def fingerprint(path: Path) -> int:
+    """A 64-bit difference hash of the image at ``path``: shrunk to 9 x 8 pixels in grey,
+    each bit tells whether a pixel is brighter than its right-hand neighbour. Re-encoding,
+    resizing or recolouring a photo changes a few bits; another photo, about half."""
+    with Image.open(path) as image:
+        pixels = list(image.convert("L").resize((9, 8), Image.Resampling.LANCZOS).getdata())
+    bits = 0
+    for row in range(8):
+        for column in range(8):
+            bits = bits << 1 | (pixels[row * 9 + column] > pixels[row * 9 + column + 1])
+    return bits
+
+
+def near_copies(splits: FolderSplits, max_bits: int = NEAR_COPY_BITS
+                ) -> list[tuple[Path, Path, int]]:
+    """Pairs of files in two different splits that look like one photo (their
+    :func:`fingerprint` differs by at most ``max_bits`` bits), with that difference: the
+    copies a byte comparison misses, re-encoded or resized. Each pair is (the earlier
+    split's file, the later's), in the order of :data:`SPLITS`."""
+    prints = {split: [(path, fingerprint(path)) for path in
+                      sorted(p for p in splits.folder(split).rglob("*") if p.is_file())]
+              for split in SPLITS}
+    pairs = []
+    for position, earlier in enumerate(SPLITS):
+        for later in SPLITS[position + 1:]:
+            for first, first_bits in prints[earlier]:
+                for second, second_bits in prints[later]:
+                    distance = (first_bits ^ second_bits).bit_count()
+                    if distance <= max_bits:
+                        pairs.append((first, second, distance))
+    return pairs
 
 
 def _logo_images(source: Path) -> Path:

@@ -257,3 +257,36 @@ def test_the_held_out_shares_can_be_chosen_and_are_checked(tmp_path):
     with pytest.raises(ValueError, match="together below 1"):
         folder_splits(source, seed=1, cache=tmp_path / "cache",
                       held_out={"validation": 0.6, "test": 0.5})
+
+
+# --- copies a byte comparison misses ---------------------------------------------------------
+
+
+def write_photo(path: Path, seed: int, size: tuple[int, int] = (64, 48)) -> None:
+    """A photo-like JPEG: smooth random blobs, different for each seed."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(coarse).resize(size, Image.Resampling.BICUBIC).save(path, quality=92)
+
+
+def test_a_reencoded_or_resized_copy_in_another_split_is_found(tmp_path):
+    source = tmp_path / "photos"
+    for number, (split, label) in enumerate([(split, label) for split in ["train", "val", "test"]
+                                             for label in ["cats", "dogs"]]):
+        for k in range(3):
+            write_photo(source / split / label / f"{k}.jpg", 10 * number + k)
+    splits = folder_splits(source, seed=1, cache=tmp_path / "cache")
+    assert folders.near_copies(splits) == []  # 18 different photos
+    trained = source / "train" / "cats" / "0.jpg"
+    with Image.open(trained) as image:  # the same photo, smaller and re-encoded
+        image.resize((48, 36)).save(source / "test" / "dogs" / "resent.jpg", quality=60)
+    with Image.open(trained) as image:  # brighter, as a PNG
+        image.point(lambda value: min(255, value + 20)).save(source / "val" / "cats" / "e.png")
+    splits = folder_splits(source, seed=1, cache=tmp_path / "cache")
+    assert splits.left_out == {}  # no byte-identical copy: the byte check sees nothing
+    found = {(first.parent.parent.name, first.name, second.parent.parent.name, second.name)
+             for first, second, bits in folders.near_copies(splits)}
+    assert found == {("train", "0.jpg", "test", "resent.jpg"),
+                     ("train", "0.jpg", "validation", "e.png"),
+                     ("validation", "e.png", "test", "resent.jpg")}
