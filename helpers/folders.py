@@ -156,7 +156,9 @@ def folder_splits(source: Path, seed: int, cache: Path | None = None,
     Raises:
         FileNotFoundError: ``source`` is not a folder.
         ValueError: fewer than 2 class folders, or a class with fewer than 3 usable images
-            (one for each split); the message names the folder and the class.
+            (one for each split); a split given in part (``train/`` and ``test/`` only), or
+            splits that name different classes; a ``held_out`` that leaves train nothing.
+            The message names the folder and the class.
     """
     source = Path(source)
     held_out = held_out or HELD_OUT
