@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Callable, Sequence
 
 import keras
@@ -226,11 +227,9 @@ class ClassifierOnlyTraining(TrainingExercise):
         super().judge(record, inputs)
         for index, case, _ in paired(inputs, record):
             with on(case.describe()):
-                replayed = case.model()
-                train_classifier_only_as_asked(replayed, *case.data())
                 recorded = record.weights(index)
                 off = max(float(np.max(np.abs(a - b)))
-                          for a, b in zip(replayed.get_weights(), recorded))
+                          for a, b in zip(replayed_weights(case), recorded))
                 if off > REPLAY_TOLERANCE:
                     fail("`classifier` trained as asked: `encoder` frozen, then compile "
                          "(adam, mse) and 3 epochs of fit",
@@ -244,6 +243,15 @@ class ClassifierOnlyTraining(TrainingExercise):
 #: training differ by about 1e-10 (float rounding); training the encoder too and then
 #: putting its weights back moves the classifier by 1e-5 or more.
 REPLAY_TOLERANCE = 1e-7
+
+
+@cache
+def replayed_weights(case: TrainingCase) -> list[np.ndarray]:
+    """The weights 01.2's training as asked gives on a fresh ``case``: the same for every
+    submission, so a judge process trains it once, not once a submission."""
+    model = case.model()
+    train_classifier_only_as_asked(model, *case.data())
+    return model.get_weights()
 
 
 def train_classifier_only_as_asked(model, x, y) -> None:

@@ -120,6 +120,7 @@ class SandboxedExecute(Execute):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
         super().__init__(**kwargs)
         self.interrupt_on_timeout = False  # this class interrupts, and decides what follows
+        self.shutdown_kernel = "immediate"  # nothing to save: a graceful exit costs ~1 s
 
     # -- the plan: which cell may run how long ----------------------------------------------
     def released_notebook(self, resources: dict) -> NotebookNode | None:

@@ -43,8 +43,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 from nbformat import NotebookNode
@@ -155,9 +157,27 @@ class AnswerRunner:
 
 
 _runner: AnswerRunner | None = None
-#: The thread that grades the answers beside the kernel: one submission's at a time, so
-#: that the judge process answers one request at a time.
-_beside_kernel = ThreadPoolExecutor(max_workers=1, thread_name_prefix="answers")
+#: Held while one submission's answers are graded, so that the judge process answers one
+#: request at a time.
+_one_submission = threading.Lock()
+
+
+def beside_kernel(task: Callable[..., dict], *arguments) -> Future:
+    """``task(*arguments)`` in a thread beside the kernel, one submission's at a time. The
+    thread is a daemon: an interrupted ``nbgrader autograde`` exits without waiting for the
+    answers of a notebook it no longer grades."""
+    future: Future = Future()
+
+    def work() -> None:
+        with _one_submission:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(task(*arguments))
+                except BaseException as error:  # handed to whoever waits for the verdicts
+                    future.set_exception(error)
+
+    threading.Thread(target=work, name="answers", daemon=True).start()
+    return future
 
 
 def start_runner(sandbox: Sandbox) -> AnswerRunner:
@@ -226,10 +246,10 @@ class CollectEvidence(NbGraderPreprocessor):
                        "records": str(runner.records), "seconds": sandbox.answers_limit(limit),
                        "exercises": [{"name": name, "answer": answer, "before": index}
                                      for index, (name, answer) in sorted(calls.items())]}
-            verdicts = _beside_kernel.submit(answers_verdicts, runner, request, seed,
-                                             JudgeOutsideKernel(parent=self).timeout,
-                                             sandbox.memory_mb)
-        resources["evidence"] = {"runner": runner, "seed": seed, "verdicts": verdicts}
+            verdicts = beside_kernel(answers_verdicts, runner, request, seed,
+                                     JudgeOutsideKernel(parent=self).timeout,
+                                     sandbox.memory_mb)
+        resources["evidence"] = {"runner": runner, "verdicts": verdicts}
         return nb, resources
 
 

@@ -23,6 +23,9 @@ from grader import records
 
 #: The judge's output line that holds its verdicts, as JSON.
 VERDICTS_PREFIX = "VERDICTS "
+#: The fresh inputs built for the submission being graded, by (exercise name, seed): its
+#: records are judged on the very inputs pickled for its answer runner, not built twice.
+_built: dict[tuple[str, int], object] = {}
 
 
 def verdict(folder: Path, name: str, seed: int = 0) -> dict:
@@ -50,7 +53,8 @@ def verdict(folder: Path, name: str, seed: int = 0) -> dict:
     printed = io.StringIO()
     try:
         with contextlib.redirect_stdout(printed):
-            chosen.judge(record, chosen.inputs(seed))
+            built = _built.pop((name, seed)) if (name, seed) in _built else chosen.inputs(seed)
+            chosen.judge(record, built)
     except CheckFailed as failure:
         return {"passed": False, "message": str(failure)}
     except Exception as error:  # a record of the wrong form
@@ -73,6 +77,7 @@ def write_inputs(folder: Path, name: str, seed: int) -> dict:
         with open(path, "xb") as file:  # a fresh file in the grader's own folder
             pickle.dump(made, file)
         path.chmod(0o644)
+        _built[(name, seed)] = made
     except Exception as error:
         return {"error": f"{type(error).__name__}: {error}"[:500]}
     return {}
@@ -87,6 +92,7 @@ def main() -> None:
 
     One process serves every submission of an ``nbgrader autograde`` run, so TensorFlow is
     imported once per run, not once per submission. It only ever reads records as data.
+    What one submission's requests built is dropped after its verdicts.
     """
     import keras
 
@@ -95,6 +101,8 @@ def main() -> None:
         task = write_inputs if request.get("task") == "inputs" else verdict
         verdicts = {name: task(Path(request["folder"]), name, int(request["seed"]))
                     for name in request["names"]}
-        keras.backend.clear_session()  # nothing of one submission's models stays for the next
+        if task is verdict:  # nothing of one submission's models stays for the next
+            _built.clear()
+            keras.backend.clear_session()
         sys.stdout.write(VERDICTS_PREFIX + json.dumps(verdicts) + "\n")
         sys.stdout.flush()

@@ -24,6 +24,7 @@ import random
 import shutil
 import tarfile
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,7 +211,8 @@ def _given_split(folders: dict[str, Path], cache: Path) -> FolderSplits:
     """The split a folder came with (``folders``: train, validation and test, each holding
     the same class folders), laid out under ``cache``. A picture whose bytes are already in
     an earlier split (train, then validation) would be tested on what was trained on: it is
-    left out of the later one, and counted.
+    left out of the later one, and counted. One whose copies name two classes has no single
+    label: every copy is left out, as in a folder the course splits.
 
     Raises:
         ValueError: the splits' classes differ, or a class has no usable image in a split.
@@ -228,22 +230,19 @@ def _given_split(folders: dict[str, Path], cache: Path) -> FolderSplits:
                 f"{', '.join(names) or 'none'}. Each split needs the same class folders")
     files = {path: (split, label) for split, root in folders.items() for label in classes[split]
              for path in sorted((root / label).rglob("*")) if path.is_file()}
-    problems = {path: problem_with_image(path) for path in files}
-    skipped = SkippedFiles({path: reason for path, reason in problems.items() if reason})
-    seen: dict[str, str] = {}  # content digest -> the split that has it
+    groups, skipped = _copies(files)
     plan, duplicates, left_out = [], 0, defaultdict(int)
-    for path, (split, label) in files.items():
-        if problems[path]:
+    for paths in groups:
+        places = sorted({files[path] for path in paths}, key=lambda at: SPLITS.index(at[0]))
+        if len({label for _, label in places}) > 1:
+            left_out["labelled with two classes"] += 1
             continue
-        content = _digest(path.read_bytes())
-        if content in seen:
-            if seen[content] == split:
-                duplicates += 1
-            else:
-                left_out[f"in {seen[content]} already"] += 1
-            continue
-        seen[content] = split
-        plan.append([split, label, path.name, str(path), None])
+        split, label = places[0]
+        kept = [path for path in paths if files[path][0] == split]
+        duplicates += len(kept) - 1
+        if len(kept) < len(paths):
+            left_out[f"in {split} already"] += len(paths) - len(kept)
+        plan.append([split, label, kept[0].name, str(kept[0]), None])
     for split, root in folders.items():
         for label in classes[split]:
             if not any(entry[:2] == [split, label] for entry in plan):
@@ -307,21 +306,28 @@ def _distinct_pictures(files: dict[Path, dict[str, set[Box]]]
                        ) -> tuple[list[_Picture], int, SkippedFiles]:
     """One picture per distinct content (the first path by name keeps the labels of all its
     copies); the number of copies dropped; the files that do not decode."""
-    problems = {path: problem_with_image(path) for path in files}
-    skipped = SkippedFiles({path: reason for path, reason in problems.items() if reason})
-    copies: dict[str, list[Path]] = defaultdict(list)
-    for path in sorted(files, key=lambda p: (p.name, str(p))):
-        if not problems[path]:
-            copies[_digest(path.read_bytes())].append(path)
+    groups, skipped = _copies(files)
     pictures = []
-    for paths in copies.values():
+    for paths in groups:
         labels: dict[str, set[Box]] = defaultdict(set)
         for path in paths:
             for label, boxes in files[path].items():
                 labels[label] |= boxes
         pictures.append(_Picture(paths[0], dict(labels)))
-    duplicates = sum(len(paths) - 1 for paths in copies.values())
+    duplicates = sum(len(paths) - 1 for paths in groups)
     return pictures, duplicates, skipped
+
+
+def _copies(paths: Iterable[Path]) -> tuple[list[list[Path]], SkippedFiles]:
+    """The decodable files among ``paths`` in groups of byte-identical copies (each group in
+    order of file name, then path); the files that do not decode."""
+    problems = {path: problem_with_image(path) for path in paths}
+    skipped = SkippedFiles({path: reason for path, reason in problems.items() if reason})
+    copies: dict[str, list[Path]] = defaultdict(list)
+    for path in sorted(problems, key=lambda p: (p.name, str(p))):
+        if not problems[path]:
+            copies[_digest(path.read_bytes())].append(path)
+    return list(copies.values()), skipped
 
 
 def _build(pictures: list[_Picture], cache: Path, crops: bool, seed: int, duplicates: int,

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import ast
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 from nbformat.v4 import new_notebook
 
@@ -121,8 +125,8 @@ def test_no_sandbox_gets_the_seed(tmp_path):
     about = {"nbgrader": {"assignment": "01", "student": "ada", "notebook": "01"}}
     seed = collect.seed(about)
     before = dict(os.environ)
-    _, resources = collect.preprocess(new_notebook(), about)
-    assert resources["evidence"]["seed"] == seed
+    collect.preprocess(new_notebook(), about)
+    assert collect.seed(about) == seed  # drawn again, the same: a regrade grades alike
     assert dict(os.environ) == before, "the kernel inherits the grader's environment"
     assert str(seed) not in Sandbox().environment(dict(os.environ)).values()
 
@@ -137,3 +141,26 @@ def test_a_global_set_outside_a_definition_is_not_there():
         assert "IMAGE_SIZE" in str(error)
     else:
         raise AssertionError("IMAGE_SIZE was set by a loop the runner must not run")
+
+
+def test_answers_beside_the_kernel_are_graded_one_submission_at_a_time():
+    spans = []
+
+    def grade(seconds):
+        started = time.monotonic()
+        time.sleep(seconds)
+        spans.append((started, time.monotonic()))
+        return {}
+
+    first, second = judge.beside_kernel(grade, 0.3), judge.beside_kernel(grade, 0.1)
+    assert first.result(timeout=10) == {} and second.result(timeout=10) == {}
+    (start_a, end_a), (start_b, end_b) = sorted(spans)
+    assert start_b >= end_a, "two submissions asked the judge at once"
+
+
+def test_an_interrupted_grader_does_not_wait_for_answers_beside_the_kernel():
+    code = "import time\nfrom grader import judge\njudge.beside_kernel(time.sleep, 120)"
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", code], cwd=Path(judge.COURSE_ROOT), check=True,
+                   timeout=60)
+    assert time.monotonic() - started < 30

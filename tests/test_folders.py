@@ -220,6 +220,16 @@ def test_a_folder_split_already_keeps_its_split(split_folder, tmp_path):
     assert again.sizes == splits.sizes  # the seed draws nothing for a given split
 
 
+def test_a_picture_given_two_classes_is_left_out_of_every_split(split_folder, tmp_path):
+    shutil.copy(split_folder / "train" / "dogs" / "IMG-20240101-WA0003.JPG",
+                split_folder / "val" / "cats" / "IMG-20240104-WA0000.JPG")
+    splits = folder_splits(split_folder, seed=1, cache=tmp_path / "cache")
+    assert splits.left_out == {"in train already": 1, "labelled with two classes": 1}
+    assert splits.sizes == {"train": 7, "validation": 4, "test": 5}
+    reached = split_of_each_source(splits.root)
+    assert digest(split_folder / "train" / "dogs" / "IMG-20240101-WA0003.JPG") not in reached
+
+
 @pytest.mark.parametrize("remove, message", [
     ("test", r"no test/"),
     ("val", r"no validation/ or val/"),
