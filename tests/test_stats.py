@@ -29,10 +29,35 @@ def test_paired_difference_counts_only_the_images_the_models_disagree_on():
     assert clear.excludes_zero() and clear.low > 0.07
 
 
-def test_identical_answers_give_a_zero_width_interval():
+def test_identical_answers_do_not_prove_two_models_equal():
     same = np.arange(50) % 3 == 0
     difference = stats.paired_difference(same, same)
-    assert (difference.estimate, difference.low, difference.high) == (0.0, 0.0, 0.0)
+    assert difference.estimate == 0.0 and difference.low < 0 < difference.high
+    assert not difference.excludes_zero()
+
+
+def covered(interval: stats.Interval, truth: float) -> bool:
+    return interval.low <= truth <= interval.high
+
+
+@pytest.mark.parametrize("images, only_a, only_b", [
+    (100, 0.02, 0.00),   # two disagreements expected, all one way
+    (200, 0.03, 0.01),   # a handful, as between two good models
+    (400, 0.10, 0.06),
+])
+def test_paired_intervals_cover_the_true_difference_95_times_in_100(images, only_a, only_b):
+    rng = np.random.default_rng(0)
+    hits, wald_hits, draws = 0, 0, 2000
+    for _ in range(draws):
+        kind = rng.choice(4, size=images, p=[0.8, only_a, only_b, 0.2 - only_a - only_b])
+        a, b = np.isin(kind, [0, 1]), np.isin(kind, [0, 2])
+        hits += covered(stats.paired_difference(a, b), only_a - only_b)
+        differences = a.astype(float) - b.astype(float)
+        half = 1.96 * differences.std() / np.sqrt(images)
+        wald_hits += abs(differences.mean() - (only_a - only_b)) <= half
+    assert hits / draws >= 0.93, f"covered {hits / draws:.3f} of the time"
+    if images == 100:  # why not the textbook interval: with few disagreements it is too narrow
+        assert wald_hits / draws < 0.9
 
 
 def test_mismatched_or_empty_answers_are_clear_errors():
