@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from conftest import needs_mirror
-from helpers import folders
+from helpers import assets, folders
 from helpers.folders import SPLITS, folder_splits, logo_splits
 from test_data import tree_state, write_jpeg
 
@@ -300,3 +300,26 @@ def test_a_reencoded_or_resized_copy_in_another_split_is_found(tmp_path):
     assert found == {("train", "0.jpg", "test", "resent.jpg"),
                      ("train", "0.jpg", "validation", "e.png"),
                      ("validation", "e.png", "test", "resent.jpg")}
+
+
+#: Pairs of Flickr Logos 27 photos (file stems), looked at: copies of one picture
+#: (re-encoded, resized, recoloured), and different photos whose 64-bit horizontal hash
+#: alone was within 6 bits (dark, vignetted shots of Apple and Texaco, Ferrari, Heineken or
+#: McDonald's and Adidas).
+ONE_PICTURE = [("2452451692", "3116688672"), ("3007900027", "2584787090"),
+               ("2974513280", "2974365916"), ("3817452506", "4734939463"),
+               ("2132909220", "310688144"), ("4582547170", "4582547214")]
+DIFFERENT_PHOTOS = [("299768792", "2515731280"), ("3206116179", "2450743885"),
+                    ("3831371619", "2450743885"), ("3024711242", "2450743885")]
+
+
+@needs_mirror
+def test_near_copies_of_real_photos_are_told_from_look_alikes():
+    images = folders._logo_images(assets.dataset_dir(folders.LOGOS))
+
+    def distance(first: str, second: str) -> int:
+        return folders.fingerprint_distance(folders.fingerprint(images / f"{first}.jpg"),
+                                            folders.fingerprint(images / f"{second}.jpg"))
+
+    assert max(distance(*pair) for pair in ONE_PICTURE) <= folders.NEAR_COPY_BITS
+    assert min(distance(*pair) for pair in DIFFERENT_PHOTOS) > folders.NEAR_COPY_BITS + 2
