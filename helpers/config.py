@@ -77,8 +77,8 @@ class Profile:
         head_learning_rate: Adam learning rate for training the head.
         fine_tune_epochs: epochs to fine-tune after unfreezing.
         fine_tune_learning_rate: Adam learning rate for fine-tuning.
-        min_test_accuracy: test accuracy below which notebook 06's check says fine-tuning
-            damaged the model (a guard: the head alone may already reach it).
+        min_validation_accuracy: validation accuracy below which notebook 06's check says
+            fine-tuning damaged the model (a guard: the head alone may already reach it).
         seed: passed to ``keras.utils.set_random_seed``.
         images_per_split: if set, each split is cut to this many images (a seeded,
             class-mixed draw); ``None`` keeps every image.
@@ -95,7 +95,7 @@ class Profile:
     fine_tune_epochs: int
     head_learning_rate: float = 1e-3
     fine_tune_learning_rate: float = 1e-5
-    min_test_accuracy: float = 0.95
+    min_validation_accuracy: float = 0.95
     seed: int = 1337
     images_per_split: int | None = None
     demo_images: int = 400
@@ -137,13 +137,13 @@ PROFILES: dict[str, Profile] = {
         head_epochs=5,
         fine_tune_epochs=5,
         head_learning_rate=1e-2,
-        min_test_accuracy=0.93,
+        min_validation_accuracy=0.93,
     ),
 }
 # The test suite's round trip: quick's code paths and checks, on little data.
 PROFILES["smoke"] = dataclasses.replace(
     PROFILES["quick"], name="smoke", image_size=96, head_epochs=2, fine_tune_epochs=2,
-    min_test_accuracy=0.6, images_per_split=160, demo_images=64, logos=LOGOS["smoke"],
+    min_validation_accuracy=0.6, images_per_split=160, demo_images=64, logos=LOGOS["smoke"],
 )
 
 

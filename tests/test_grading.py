@@ -425,64 +425,65 @@ def fine_tuning_setup():
 
 
 def test_fine_tuned_accepts_early_stopping_and_an_earlier_epoch_put_back():
-    model, base, head_weights, (validation, test) = fine_tuning_setup()
+    model, base, head_weights, (validation, _) = fine_tuning_setup()
     stop = keras.callbacks.EarlyStopping(patience=1, restore_best_weights=True)
     history = model.fit(PIXELS, BINARY, epochs=6, validation_data=validation, callbacks=[stop],
                         verbose=0)
-    nb06.check_fine_tuned(model, base, history, head_weights, validation, test,
-                             max_learning_rate=1e-3, min_accuracy=0)
+    nb06.check_fine_tuned(model, base, history, head_weights, validation,
+                          max_learning_rate=1e-3, min_accuracy=0)
     # a checkpoint of the first epoch loaded back: not the last epoch's val_loss any more
-    model, base, head_weights, (validation, test) = fine_tuning_setup()
+    model, base, head_weights, (validation, _) = fine_tuning_setup()
     epochs = []
     keep = keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: epochs.append(model.get_weights()))
     history = model.fit(PIXELS, BINARY, epochs=3, validation_data=validation, callbacks=[keep],
                         verbose=0)
     model.set_weights(epochs[0])
     assert not np.isclose(history.history["val_loss"][-1], model.evaluate(validation, verbose=0))
-    nb06.check_fine_tuned(model, base, history, head_weights, validation, test,
-                             max_learning_rate=1e-3, min_accuracy=0)
+    nb06.check_fine_tuned(model, base, history, head_weights, validation,
+                          max_learning_rate=1e-3, min_accuracy=0)
 
 
 def test_fine_tuned_catches_each_shortcut():
     check = nb06.check_fine_tuned
-    model, base, head_weights, (validation, test) = fine_tuning_setup()
+    model, base, head_weights, (validation, _) = fine_tuning_setup()
     history = model.fit(PIXELS, BINARY, epochs=2, validation_data=validation, verbose=0)
-    accuracy = float(np.mean((np.asarray(model(PIXELS)).ravel() > 0) == (BINARY > 0.5)))
-    check(model, base, history, head_weights, validation, test, 1e-3, accuracy)
+    images, labels = map(np.concatenate, zip(*validation.as_numpy_iterator()))
+    accuracy = float(np.mean((np.asarray(model(images)).ravel() > 0) == (labels > 0.5)))
+    check(model, base, history, head_weights, validation, 1e-3, accuracy)
     assert f"{accuracy:.1%}" in feedback_of(check, model, base, history, head_weights,
-                                            validation, test, 1e-3, accuracy + 0.01)
+                                            validation, 1e-3, accuracy + 0.01)
     assert "found:    0.001" in feedback_of(check, model, base, history, head_weights,
-                                            validation, test, 1e-5, 0)
+                                            validation, 1e-5, 0)
     # the test split as validation data
     model, base, head_weights, (validation, test) = fine_tuning_setup()
     peeked = model.fit(PIXELS, BINARY, epochs=2, validation_data=test, verbose=0)
     assert "splits.validation" in feedback_of(check, model, base, peeked, head_weights,
-                                              validation, test, 1e-3, 0)
+                                              validation, 1e-3, 0)
     # fine-tuning skipped: the base frozen again (or never recompiled), only the head trains
-    model, base, head_weights, (validation, test) = fine_tuning_setup()
+    model, base, head_weights, (validation, _) = fine_tuning_setup()
     base.trainable = False
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=keras.losses.BinaryCrossentropy(from_logits=True))
     head_only = model.fit(PIXELS, BINARY, epochs=2, validation_data=validation, verbose=0)
     assert "0 of 2 changed" in feedback_of(check, model, base, head_only, head_weights,
-                                           validation, test, 1e-3, 0)
+                                           validation, 1e-3, 0)
     assert "no val_loss" in feedback_of(check, model, base, model.fit(PIXELS, BINARY, verbose=0),
-                                        head_weights, validation, test, 1e-3, 0)
+                                        head_weights, validation, 1e-3, 0)
     assert "arrays" in feedback_of(check, model, base, head_only, head_weights[:-1],
-                                   validation, test, 1e-3, 0)
+                                   validation, 1e-3, 0)
 
 
 def test_only_the_accuracy_floor_raises_accuracy_below_target():
     """The full-profile dry run (untrained bases) excuses AccuracyBelowTarget alone, so no
     other failure may use that class."""
-    model, base, head_weights, (validation, test) = fine_tuning_setup()
+    model, base, head_weights, (validation, _) = fine_tuning_setup()
     history = model.fit(PIXELS, BINARY, epochs=2, validation_data=validation, verbose=0)
     with pytest.raises(AccuracyBelowTarget):
-        nb06.check_fine_tuned(model, base, history, head_weights, validation, test,
-                                 max_learning_rate=1e-3, min_accuracy=1.01)
+        nb06.check_fine_tuned(model, base, history, head_weights, validation,
+                              max_learning_rate=1e-3, min_accuracy=1.01)
     for learning_rate_cap, history_given in [(1e-5, history),
                                              (1e-3, model.fit(PIXELS, BINARY, verbose=0))]:
         with pytest.raises(CheckFailed) as caught:
             nb06.check_fine_tuned(model, base, history_given, head_weights, validation,
-                                     test, max_learning_rate=learning_rate_cap, min_accuracy=0)
+                                  max_learning_rate=learning_rate_cap, min_accuracy=0)
         assert type(caught.value) is CheckFailed
