@@ -9,7 +9,8 @@ needs three such folders, split so that nothing seen in training is tested on:
 * :func:`folder_splits` builds them from a folder of your own, ``class_name/*.jpg``, or
   takes the split it already has (``train/``, ``validation/`` or ``val/``, ``test/``).
 
-Both drop byte-identical duplicates before splitting (the mirror has 9 groups of them), so
+Both keep one file of each picture before splitting: byte-identical duplicates (the mirror
+has 9 groups of them), and copies re-encoded or resized, found by :func:`fingerprint`. So
 one picture, and every crop of it, lands in exactly one split; both split each class
 separately (stratified) with a seed, so a rerun gives the same folders; both skip and count
 files that do not decode, as :mod:`helpers.data` does. The folders go under the course
@@ -28,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from helpers import assets
@@ -52,6 +54,11 @@ PLAN_FILE = "plan.json"
 #: at most 6 in each half (the twelfth, a BMW roundel drawn again, by 7), and the four pairs
 #: of different photos that agree in one half (dark, vignetted shots) by 10 or more.
 NEAR_COPY_BITS = 6
+#: Set bits below which (or above 64 less which) a half of a fingerprint carries no picture:
+#: a flat or evenly graded image, which looks like every other one to a difference hash.
+FEATURELESS_BITS = 2
+#: Why a file that looks like a picture already kept is left out.
+NEAR_COPY = "a copy of a kept picture, re-encoded or resized"
 
 Box = tuple[int, int, int, int]  # x1, y1, x2, y2, in pixels
 
@@ -65,7 +72,8 @@ class FolderSplits:
         class_names: in the order ``image_dataset_from_directory`` numbers them (sorted).
         sizes: images per split.
         duplicates: files left out because another file has the same bytes.
-        left_out: other files left out, by reason (``"labelled with two classes"``).
+        left_out: other files left out, by reason (``"labelled with two classes"``, or
+            :data:`NEAR_COPY` for a re-encoded or resized copy of a picture kept).
         skipped: files that are not decodable images.
         no_logo: images that show none of the classes (Flickr Logos 27's "none" queries),
             kept out of every split.
@@ -83,6 +91,13 @@ class FolderSplits:
         """The class folders of ``split`` (``"train"``, ``"validation"`` or ``"test"``)."""
         return self.root / split
 
+    def sources(self, split: str) -> list[Path]:
+        """The source files behind ``split``'s images, each once: the photos its whole
+        images link to, or that its crops were cut from (read from the split's plan)."""
+        plan = json.loads((self.root / PLAN_FILE).read_text())
+        return sorted({Path(source) for entry_split, _, _, source, _ in plan
+                       if entry_split == split})
+
     def summary(self) -> str:
         """One line of counts, e.g. ``"27 classes; train 660, validation 135, test 135
         images; 13 duplicate files dropped; ..."``."""
@@ -97,7 +112,7 @@ class FolderSplits:
 
 @dataclass(frozen=True)
 class _Picture:
-    """One distinct image (its byte-identical copies dropped) and what it is labelled."""
+    """One distinct picture (its other copies dropped) and what it is labelled."""
 
     path: Path
     labels: dict[str, set[Box]]  # class -> annotated boxes (empty for a whole-image label)
@@ -137,12 +152,12 @@ def logo_splits(crops: bool, seed: int, cache: Path | None = None,
                 no_logo.append(images / name)
             elif not crops:
                 labels[name].setdefault(label, set())
-    pictures, duplicates, skipped = _distinct_pictures(
+    pictures, duplicates, left_out, skipped = _distinct_pictures(
         {images / name: boxes for name, boxes in labels.items()})
     cache = cache or assets.cache_root() / "datasets" / (
         f"logos-{'crops' if crops else 'images'}" + (f"-{per_class}" if per_class else ""))
-    return _build(pictures, cache, crops, seed, duplicates, skipped, tuple(sorted(no_logo)),
-                  per_class=per_class)
+    return _build(pictures, cache, crops, seed, duplicates, left_out, skipped,
+                  tuple(sorted(no_logo)), per_class=per_class)
 
 
 def folder_splits(source: Path, seed: int, cache: Path | None = None,
@@ -154,8 +169,10 @@ def folder_splits(source: Path, seed: int, cache: Path | None = None,
     each class is split with ``seed``, ``held_out`` (default :data:`HELD_OUT`) giving the
     shares of validation and test.
 
-    Files that are not decodable images are skipped and counted. A file whose bytes appear
-    in two classes has no single label: every copy is left out and counted.
+    Files that are not decodable images are skipped and counted. Copies of one picture
+    (the same bytes, or re-encoded or resized: :func:`fingerprint_distance`) reach one split
+    only: one is kept, the others are left out and counted. A picture found in two classes
+    has no single label: every copy is left out and counted.
 
     Raises:
         FileNotFoundError: ``source`` is not a folder.
@@ -182,8 +199,8 @@ def folder_splits(source: Path, seed: int, cache: Path | None = None,
             f"class's images), found {len(classes)}: {found}")
     files = {path: {folder.name: set()} for folder in classes
              for path in sorted(folder.rglob("*")) if path.is_file()}
-    pictures, duplicates, skipped = _distinct_pictures(files)
-    return _build(pictures, cache, False, seed, duplicates, skipped, (), source,
+    pictures, duplicates, left_out, skipped = _distinct_pictures(files)
+    return _build(pictures, cache, False, seed, duplicates, left_out, skipped, (), source,
                   held_out=held_out)
 
 
@@ -214,7 +231,8 @@ def _given_split(folders: dict[str, Path], cache: Path) -> FolderSplits:
     """The split a folder came with (``folders``: train, validation and test, each holding
     the same class folders), laid out under ``cache``. A picture whose bytes are already in
     an earlier split (train, then validation) would be tested on what was trained on: it is
-    left out of the later one, and counted. One whose copies name two classes has no single
+    left out of the later one, and counted, and so is a file that looks like it (re-encoded
+    or resized, :func:`fingerprint_distance`). One whose copies name two classes has no single
     label: every copy is left out, as in a folder the course splits.
 
     Raises:
@@ -235,16 +253,22 @@ def _given_split(folders: dict[str, Path], cache: Path) -> FolderSplits:
              for path in sorted((root / label).rglob("*")) if path.is_file()}
     groups, skipped = _copies(files)
     plan, duplicates, left_out = [], 0, defaultdict(int)
-    for paths in groups:
+    for cluster in _look_alike(groups):
+        paths = [path for group in cluster for path in group]
         places = sorted({files[path] for path in paths}, key=lambda at: SPLITS.index(at[0]))
         if len({label for _, label in places}) > 1:
             left_out["labelled with two classes"] += 1
             continue
         split, label = places[0]
-        kept = [path for path in paths if files[path][0] == split]
+        kept = next(group for group in cluster if any(files[path][0] == split for path in group))
+        kept = [path for path in kept if files[path][0] == split]
         duplicates += len(kept) - 1
-        if len(kept) < len(paths):
-            left_out[f"in {split} already"] += len(paths) - len(kept)
+        alike = sum(files[path][0] == split for path in paths) - len(kept)
+        later = sum(files[path][0] != split for path in paths)
+        if alike:
+            left_out[NEAR_COPY] += alike
+        if later:
+            left_out[f"in {split} already"] += later
         plan.append([split, label, kept[0].name, str(kept[0]), None])
     for split, root in folders.items():
         for label in classes[split]:
@@ -265,17 +289,13 @@ def fingerprint(path: Path) -> int:
     or recolouring a photo changes a few bits of each half; another photo, about half of
     them (:func:`fingerprint_distance`)."""
     with Image.open(path) as image:
+        image.draft("L", (64, 64))  # JPEG: decoded at a small scale, as the hash needs
         grey = image.convert("L")
-        across = list(grey.resize((9, 8), Image.Resampling.LANCZOS).getdata())
-        down = list(grey.resize((8, 9), Image.Resampling.LANCZOS).getdata())
-    bits = 0
-    for row in range(8):
-        for column in range(8):
-            bits = bits << 1 | (across[row * 9 + column] > across[row * 9 + column + 1])
-    for row in range(8):
-        for column in range(8):
-            bits = bits << 1 | (down[row * 8 + column] > down[(row + 1) * 8 + column])
-    return bits
+        across = np.asarray(grey.resize((9, 8), Image.Resampling.LANCZOS), dtype=np.int16)
+        down = np.asarray(grey.resize((8, 9), Image.Resampling.LANCZOS), dtype=np.int16)
+    bits = np.concatenate([(across[:, :-1] > across[:, 1:]).ravel(),
+                           (down[:-1, :] > down[1:, :]).ravel()])
+    return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
 def fingerprint_distance(first: int, second: int) -> int:
@@ -286,14 +306,21 @@ def fingerprint_distance(first: int, second: int) -> int:
     return max((differ >> 64).bit_count(), (differ & (2**64 - 1)).bit_count())
 
 
+def featureless(bits: int) -> bool:
+    """Whether a :func:`fingerprint` is too flat to tell its image from another: a half with
+    at most :data:`FEATURELESS_BITS` bits set, or unset."""
+    return any(not FEATURELESS_BITS < half.bit_count() < 64 - FEATURELESS_BITS
+               for half in (bits >> 64, bits & (2**64 - 1)))
+
+
 def near_copies(splits: FolderSplits, max_bits: int = NEAR_COPY_BITS
                 ) -> list[tuple[Path, Path, int]]:
-    """Pairs of files in two different splits that look like one photo (their
-    :func:`fingerprint_distance` is at most ``max_bits``), with that distance: the copies a
-    byte comparison misses, re-encoded or resized. Each pair is (the earlier split's file,
-    the later's), in the order of :data:`SPLITS`."""
-    prints = {split: [(path, fingerprint(path)) for path in
-                      sorted(p for p in splits.folder(split).rglob("*") if p.is_file())]
+    """Pairs of source photos (:meth:`FolderSplits.sources`) behind two different splits
+    that look like one photo (their :func:`fingerprint_distance` is at most ``max_bits``),
+    with that distance: the copies a byte comparison misses, re-encoded or resized. A
+    photo behind two splits is a pair at distance 0. Each pair is (the earlier split's
+    photo, the later's), in the order of :data:`SPLITS`."""
+    prints = {split: [(path, fingerprint(path)) for path in splits.sources(split)]
               for split in SPLITS}
     pairs = []
     for position, earlier in enumerate(SPLITS):
@@ -301,7 +328,8 @@ def near_copies(splits: FolderSplits, max_bits: int = NEAR_COPY_BITS
             for first, first_bits in prints[earlier]:
                 for second, second_bits in prints[later]:
                     distance = fingerprint_distance(first_bits, second_bits)
-                    if distance <= max_bits:
+                    if first == second or (distance <= max_bits
+                                           and not featureless(first_bits)):
                         pairs.append((first, second, distance))
     return pairs
 
@@ -321,19 +349,55 @@ def _logo_images(source: Path) -> Path:
 
 
 def _distinct_pictures(files: dict[Path, dict[str, set[Box]]]
-                       ) -> tuple[list[_Picture], int, SkippedFiles]:
-    """One picture per distinct content (the first path by name keeps the labels of all its
-    copies); the number of copies dropped; the files that do not decode."""
+                       ) -> tuple[list[_Picture], int, dict[str, int], SkippedFiles]:
+    """One picture per distinct photo: the first path by name keeps the labels of all its
+    byte-identical copies, and the classes (not the boxes, which are its own) of the files
+    that look like it (:func:`_look_alike`); the number of byte copies dropped; the files
+    that looked alike and were dropped, as ``{NEAR_COPY: count}``; the files that do not
+    decode."""
     groups, skipped = _copies(files)
-    pictures = []
-    for paths in groups:
+    pictures, looked_alike = [], 0
+    for cluster in _look_alike(groups):
         labels: dict[str, set[Box]] = defaultdict(set)
-        for path in paths:
+        for path in cluster[0]:
             for label, boxes in files[path].items():
                 labels[label] |= boxes
-        pictures.append(_Picture(paths[0], dict(labels)))
+        for path in (path for group in cluster[1:] for path in group):
+            for label in files[path]:
+                labels.setdefault(label, set())
+        pictures.append(_Picture(cluster[0][0], dict(labels)))
+        looked_alike += len(cluster) - 1
     duplicates = sum(len(paths) - 1 for paths in groups)
-    return pictures, duplicates, skipped
+    return pictures, duplicates, {NEAR_COPY: looked_alike} if looked_alike else {}, skipped
+
+
+def _look_alike(groups: list[list[Path]], max_bits: int = NEAR_COPY_BITS
+                ) -> list[list[list[Path]]]:
+    """``groups`` of byte-identical files gathered into clusters of one picture: two groups
+    join when their first files' fingerprints are within ``max_bits``
+    (:func:`fingerprint_distance`), and so on, in a chain; a featureless fingerprint joins
+    none. Clusters, and the groups in each, keep the order of ``groups``."""
+    prints = [fingerprint(group[0]) for group in groups]
+    halves = np.array([[bits >> 64, bits & (2**64 - 1)] for bits in prints], dtype=np.uint64)
+    usable = np.array([not featureless(bits) for bits in prints], dtype=bool)
+    parent = list(range(len(groups)))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    for index in np.flatnonzero(usable):
+        later = np.arange(index + 1, len(groups))
+        distance = np.bitwise_count(halves[index + 1:] ^ halves[index]).max(axis=1)
+        for other in later[(distance <= max_bits) & usable[index + 1:]]:
+            first, second = sorted((root(int(index)), root(int(other))))
+            parent[second] = first
+    clusters: dict[int, list[list[Path]]] = defaultdict(list)
+    for index, group in enumerate(groups):
+        clusters[root(index)].append(group)
+    return list(clusters.values())
 
 
 def _copies(paths: Iterable[Path]) -> tuple[list[list[Path]], SkippedFiles]:
@@ -349,11 +413,12 @@ def _copies(paths: Iterable[Path]) -> tuple[list[list[Path]], SkippedFiles]:
 
 
 def _build(pictures: list[_Picture], cache: Path, crops: bool, seed: int, duplicates: int,
-           skipped: SkippedFiles, no_logo: tuple[Path, ...], source: Path | None = None,
-           per_class: int | None = None, held_out: dict[str, float] = HELD_OUT
-           ) -> FolderSplits:
-    """Split ``pictures`` by class and lay the folders out under ``cache``."""
-    left_out: dict[str, int] = defaultdict(int)
+           dropped: dict[str, int], skipped: SkippedFiles, no_logo: tuple[Path, ...],
+           source: Path | None = None, per_class: int | None = None,
+           held_out: dict[str, float] = HELD_OUT) -> FolderSplits:
+    """Split ``pictures`` by class and lay the folders out under ``cache``; ``dropped``
+    counts, by reason, the files left out before."""
+    left_out: dict[str, int] = defaultdict(int, dropped)
     by_class: dict[str, list[_Picture]] = defaultdict(list)
     for picture in pictures:
         if len(picture.labels) > 1 and not crops:

@@ -49,6 +49,10 @@ def test_logo_splits_keep_every_picture_in_one_split(crops, tmp_path):
     # the mirror's 9 groups of byte-identical files hold 13 extra copies; 2 of them are
     # query images, which crops (boxes come from the training set) never use
     assert logos.duplicates == (11 if crops else 13)
+    # and copies re-encoded or resized: none of the photos behind one split is one of
+    # those behind another, nor looks like it
+    assert logos.left_out[folders.NEAR_COPY] > 10
+    assert folders.near_copies(logos) == []
     assert len(logos.no_logo) == 135
     used = set(split_of_each_source(logos.root))
     assert not used & {digest(path) for path in logos.no_logo}
@@ -280,26 +284,71 @@ def write_photo(path: Path, seed: int, size: tuple[int, int] = (64, 48)) -> None
     Image.fromarray(coarse).resize(size, Image.Resampling.BICUBIC).save(path, quality=92)
 
 
-def test_a_reencoded_or_resized_copy_in_another_split_is_found(tmp_path):
-    source = tmp_path / "photos"
-    for number, (split, label) in enumerate([(split, label) for split in ["train", "val", "test"]
+def photos_folder(source: Path, splits: list[str]) -> Path:
+    """3 different photo-like JPEGs per class, cats and dogs, under each of ``splits``
+    (``[""]``: class folders at the top)."""
+    for number, (split, label) in enumerate([(split, label) for split in splits
                                              for label in ["cats", "dogs"]]):
         for k in range(3):
             write_photo(source / split / label / f"{k}.jpg", 10 * number + k)
+    return source
+
+
+def copy_again(photo: Path, resized: Path, brighter: Path) -> None:
+    """The same photo, smaller and re-encoded as a JPEG, and brighter as a PNG."""
+    with Image.open(photo) as image:
+        image.resize((48, 36)).save(resized, quality=60)
+    with Image.open(photo) as image:
+        image.point(lambda value: min(255, value + 20)).save(brighter)
+
+
+def test_a_reencoded_or_resized_copy_reaches_one_split_only(tmp_path):
+    source = photos_folder(tmp_path / "photos", ["train", "val", "test"])
     splits = folder_splits(source, seed=1, cache=tmp_path / "cache")
-    assert folders.near_copies(splits) == []  # 18 different photos
-    trained = source / "train" / "cats" / "0.jpg"
-    with Image.open(trained) as image:  # the same photo, smaller and re-encoded
-        image.resize((48, 36)).save(source / "test" / "dogs" / "resent.jpg", quality=60)
-    with Image.open(trained) as image:  # brighter, as a PNG
-        image.point(lambda value: min(255, value + 20)).save(source / "val" / "cats" / "e.png")
+    assert splits.left_out == {} and folders.near_copies(splits) == []  # 18 different photos
+    copy_again(source / "train" / "cats" / "0.jpg", source / "test" / "cats" / "resent.jpg",
+               source / "val" / "cats" / "e.png")
     splits = folder_splits(source, seed=1, cache=tmp_path / "cache")
-    assert splits.left_out == {}  # no byte-identical copy: the byte check sees nothing
-    found = {(first.parent.parent.name, first.name, second.parent.parent.name, second.name)
-             for first, second, bits in folders.near_copies(splits)}
-    assert found == {("train", "0.jpg", "test", "resent.jpg"),
-                     ("train", "0.jpg", "validation", "e.png"),
-                     ("validation", "e.png", "test", "resent.jpg")}
+    assert splits.duplicates == 0  # no byte-identical copy: a byte check sees nothing
+    assert splits.left_out == {"in train already": 2}
+    assert splits.sizes == {"train": 6, "validation": 6, "test": 6}
+    assert folders.near_copies(splits) == []
+
+
+def test_a_reencoded_copy_in_another_class_leaves_the_picture_out(tmp_path):
+    source = photos_folder(tmp_path / "photos", ["train", "val", "test"])
+    copy_again(source / "train" / "cats" / "0.jpg", source / "test" / "dogs" / "resent.jpg",
+               source / "train" / "cats" / "e.png")
+    splits = folder_splits(source, seed=1, cache=tmp_path / "cache")
+    assert splits.left_out == {"labelled with two classes": 1}
+    assert splits.sizes == {"train": 5, "validation": 6, "test": 6}
+
+
+def test_copies_in_a_class_folder_are_one_picture(tmp_path):
+    source = photos_folder(tmp_path / "photos", [""])
+    for k in range(3, 9):
+        write_photo(source / "cats" / f"{k}.jpg", 100 + k)
+        write_photo(source / "dogs" / f"{k}.jpg", 200 + k)
+    copy_again(source / "cats" / "0.jpg", source / "cats" / "resent.jpg",
+               source / "cats" / "e.png")
+    splits = folder_splits(source, seed=1, cache=tmp_path / "cache")
+    assert splits.left_out == {folders.NEAR_COPY: 2}
+    assert sum(splits.sizes.values()) == 18
+    assert folders.near_copies(splits) == []
+
+
+def test_flat_images_are_not_copies_of_each_other(tmp_path):
+    prints = []
+    for number, colour in enumerate([(200, 30, 30), (30, 30, 200), (240, 240, 240)]):
+        Image.new("RGB", (64, 48), colour).save(tmp_path / f"{number}.png")
+        prints.append(folders.fingerprint(tmp_path / f"{number}.png"))
+    assert all(folders.featureless(bits) for bits in prints)  # all 128 bits alike: no picture
+    source = tmp_path / "photos"
+    for label, count in [("red", 3), ("blue", 3)]:
+        for k in range(count):
+            write_jpeg(source / label / f"{k}.jpg", 40 * k + (100 if label == "red" else 0))
+    splits = folder_splits(source, seed=1, cache=tmp_path / "cache")
+    assert splits.left_out == {} and sum(splits.sizes.values()) == 6  # ramps, all alike
 
 
 #: Pairs of Flickr Logos 27 photos (file stems), looked at: copies of one picture
