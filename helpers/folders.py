@@ -25,7 +25,7 @@ import random
 import shutil
 import tarfile
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -316,22 +316,43 @@ def featureless(bits: int) -> bool:
 def near_copies(splits: FolderSplits, max_bits: int = NEAR_COPY_BITS
                 ) -> list[tuple[Path, Path, int]]:
     """Pairs of source photos (:meth:`FolderSplits.sources`) behind two different splits
-    that look like one photo (their :func:`fingerprint_distance` is at most ``max_bits``),
-    with that distance: the copies a byte comparison misses, re-encoded or resized. A
-    photo behind two splits is a pair at distance 0. Each pair is (the earlier split's
-    photo, the later's), in the order of :data:`SPLITS`."""
-    prints = {split: [(path, fingerprint(path)) for path in splits.sources(split)]
-              for split in SPLITS}
+    that look like one photo (:func:`_close_pairs`), with their
+    :func:`fingerprint_distance`: the copies a byte comparison misses, re-encoded or
+    resized. A photo behind two splits is a pair at distance 0, however flat. Each pair is
+    (the earlier split's photo, the later's), in the order of :data:`SPLITS`."""
+    sources = {split: splits.sources(split) for split in SPLITS}
+    prints = {split: [fingerprint(path) for path in sources[split]] for split in SPLITS}
     pairs = []
     for position, earlier in enumerate(SPLITS):
         for later in SPLITS[position + 1:]:
-            for first, first_bits in prints[earlier]:
-                for second, second_bits in prints[later]:
-                    distance = fingerprint_distance(first_bits, second_bits)
-                    if first == second or (distance <= max_bits
-                                           and not featureless(first_bits)):
-                        pairs.append((first, second, distance))
+            close = {(i, j): distance for i, j, distance
+                     in _close_pairs(prints[earlier], prints[later], max_bits)}
+            for i, first in enumerate(sources[earlier]):
+                for j, second in enumerate(sources[later]):
+                    if first == second:
+                        close[i, j] = 0
+            pairs += [(sources[earlier][i], sources[later][j], distance)
+                      for (i, j), distance in sorted(close.items())]
     return pairs
+
+
+def _close_pairs(first: list[int], second: list[int], max_bits: int
+                 ) -> Iterator[tuple[int, int, int]]:
+    """``(i, j, distance)`` for each pair of :func:`fingerprint` s ``first[i]`` and
+    ``second[j]`` within ``max_bits`` of each other (:func:`fingerprint_distance`), neither
+    of them :func:`featureless`, in order of ``i`` then ``j``."""
+    def halves(prints: list[int]) -> np.ndarray:
+        return np.array([[bits >> 64, bits & (2**64 - 1)] for bits in prints],
+                        dtype=np.uint64).reshape(-1, 2)
+
+    others = halves(second)
+    usable = np.array([not featureless(bits) for bits in second], dtype=bool)
+    for i, (bits, halves_i) in enumerate(zip(first, halves(first))):
+        if featureless(bits):
+            continue
+        distance = np.bitwise_count(others ^ halves_i).max(axis=1)
+        for j in np.flatnonzero((distance <= max_bits) & usable):
+            yield i, int(j), int(distance[j])
 
 
 def _logo_images(source: Path) -> Path:
@@ -374,12 +395,9 @@ def _distinct_pictures(files: dict[Path, dict[str, set[Box]]]
 def _look_alike(groups: list[list[Path]], max_bits: int = NEAR_COPY_BITS
                 ) -> list[list[list[Path]]]:
     """``groups`` of byte-identical files gathered into clusters of one picture: two groups
-    join when their first files' fingerprints are within ``max_bits``
-    (:func:`fingerprint_distance`), and so on, in a chain; a featureless fingerprint joins
-    none. Clusters, and the groups in each, keep the order of ``groups``."""
+    join when their first files look like one photo (:func:`_close_pairs`), and so on, in a
+    chain. Clusters, and the groups in each, keep the order of ``groups``."""
     prints = [fingerprint(group[0]) for group in groups]
-    halves = np.array([[bits >> 64, bits & (2**64 - 1)] for bits in prints], dtype=np.uint64)
-    usable = np.array([not featureless(bits) for bits in prints], dtype=bool)
     parent = list(range(len(groups)))
 
     def root(index: int) -> int:
@@ -388,11 +406,9 @@ def _look_alike(groups: list[list[Path]], max_bits: int = NEAR_COPY_BITS
             index = parent[index]
         return index
 
-    for index in np.flatnonzero(usable):
-        later = np.arange(index + 1, len(groups))
-        distance = np.bitwise_count(halves[index + 1:] ^ halves[index]).max(axis=1)
-        for other in later[(distance <= max_bits) & usable[index + 1:]]:
-            first, second = sorted((root(int(index)), root(int(other))))
+    for index, other, _ in _close_pairs(prints, prints, max_bits):
+        if other > index:
+            first, second = sorted((root(index), root(other)))
             parent[second] = first
     clusters: dict[int, list[list[Path]]] = defaultdict(list)
     for index, group in enumerate(groups):

@@ -8,6 +8,7 @@ import json
 import shutil
 from collections import defaultdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -349,6 +350,31 @@ def test_flat_images_are_not_copies_of_each_other(tmp_path):
             write_jpeg(source / label / f"{k}.jpg", 40 * k + (100 if label == "red" else 0))
     splits = folder_splits(source, seed=1, cache=tmp_path / "cache")
     assert splits.left_out == {} and sum(splits.sizes.values()) == 6  # ramps, all alike
+
+
+def test_near_copies_names_each_leak_across_splits(tmp_path):
+    photo, other = tmp_path / "photo.jpg", tmp_path / "other.jpg"
+    write_photo(photo, 7)
+    write_photo(other, 8)
+    copy_again(photo, tmp_path / "resized.jpg", tmp_path / "brighter.png")
+    behind = {"train": [photo], "validation": [tmp_path / "resized.jpg", other],
+              "test": [photo]}
+    pairs = folders.near_copies(SimpleNamespace(sources=behind.__getitem__))
+    assert [(first.name, second.name) for first, second, _ in pairs] == [
+        ("photo.jpg", "resized.jpg"), ("photo.jpg", "photo.jpg"), ("resized.jpg", "photo.jpg")]
+    assert pairs[1][2] == 0 and all(distance <= folders.NEAR_COPY_BITS
+                                    for _, _, distance in pairs)
+
+
+def test_a_flat_fingerprint_is_close_to_nothing_on_either_side():
+    some_edges = (0b1111 << 64) | 0b1111   # 4 bits set in each half: a picture, barely
+    flat = 0                                # no bit set: featureless
+    assert not folders.featureless(some_edges) and folders.featureless(flat)
+    assert folders.fingerprint_distance(some_edges, flat) == 4 <= folders.NEAR_COPY_BITS
+    assert list(folders._close_pairs([some_edges], [flat], folders.NEAR_COPY_BITS)) == []
+    assert list(folders._close_pairs([flat], [some_edges], folders.NEAR_COPY_BITS)) == []
+    assert list(folders._close_pairs([some_edges], [flat, some_edges ^ 1],
+                                     folders.NEAR_COPY_BITS)) == [(0, 1, 1)]
 
 
 #: Pairs of Flickr Logos 27 photos (file stems), looked at: copies of one picture
