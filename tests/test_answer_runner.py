@@ -8,14 +8,16 @@ it keeps exercises apart."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from nbformat.v4 import new_notebook
+from nbformat.v4 import new_code_cell, new_notebook
 
+from conftest import needs_mirror
 from grader import answer_runner, judge, records, verdicts
 from grader.judge import AnswerRunner, CollectEvidence
 from grader.sandbox import Sandbox
@@ -120,15 +122,49 @@ def test_an_exercise_whose_inputs_were_not_built_is_not_run(monkeypatch):
     assert "could not be run" in found["ranking"]["message"], found
 
 
-def test_no_sandbox_gets_the_seed(tmp_path):
+@needs_mirror
+def test_no_sandbox_gets_the_seed(tmp_path, monkeypatch):
+    """The seed reaches the judge through its pipe and nothing else: no process's command
+    line or environment, no request to the answer runner, no file of its inputs."""
+    started = []
+    real_popen = judge.subprocess.Popen
+
+    def popen(command, **options):
+        started.append((command, options.get("env") or {}))
+        return real_popen(command, **options)
+
+    monkeypatch.setattr(judge.subprocess, "Popen", popen)
+    requests = []
+    real_run = AnswerRunner.run
+    monkeypatch.setattr(AnswerRunner, "run", lambda runner, request, timeout: (
+        requests.append(json.dumps(request)), real_run(runner, request, timeout))[1])
     collect = CollectEvidence(secret_file=str(tmp_path / "secret"))
     about = {"nbgrader": {"assignment": "01", "student": "ada", "notebook": "01"}}
     seed = collect.seed(about)
+    test_cell = new_code_cell('exercises.record("weight_counts", count_weights)', metadata={
+        "nbgrader": {"grade": True, "solution": False, "locked": True, "points": 1,
+                     "grade_id": "counts-check"}})
+    notebook = new_notebook(cells=[new_code_cell(RIGHT_COUNTS), test_cell])
     before = dict(os.environ)
-    collect.preprocess(new_notebook(), about)
+    _, resources = collect.preprocess(notebook, about)
+    collected = resources["evidence"]
+    try:
+        assert collected["verdicts"].result()["weight_counts"]["passed"]  # it did run
+        inputs = [path.read_bytes() for path in collected["runner"].inputs.rglob("*")
+                  if path.is_file()]
+    finally:
+        collected["runner"].close()
     assert collect.seed(about) == seed  # drawn again, the same: a regrade grades alike
     assert dict(os.environ) == before, "the kernel inherits the grader's environment"
-    assert str(seed) not in Sandbox().environment(dict(os.environ)).values()
+    assert started and requests and inputs
+    as_text = [str(seed), hex(seed)[2:]]
+    for command, environment in started:
+        assert not any(text in " ".join(map(str, command)) for text in as_text), command
+        assert not any(text in value for text in as_text for value in environment.values())
+    assert not any(text in request for text in as_text for request in requests)
+    as_bytes = [text.encode() for text in as_text] + [
+        seed.to_bytes(4, order) for order in ("little", "big")]
+    assert not any(pattern in content for pattern in as_bytes for content in inputs)
 
 
 def test_a_global_set_outside_a_definition_is_not_there():
