@@ -153,7 +153,7 @@ def trainable_batch_norm(base) -> list[str]:
 
 def misplaced_around_cut(base, cut: int) -> tuple[list[str], list[str], list[str]]:
     """The layers of ``base`` with weights that break "frozen before index ``cut``, trainable
-    from it on, BatchNormalization frozen everywhere" (exercises 04.2 and 07.3), by name:
+    from it on, BatchNormalization frozen everywhere" (exercises 04.2 and 08.1), by name:
     (trainable before the cut, frozen from it on, trainable BatchNormalization)."""
     import keras
 

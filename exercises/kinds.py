@@ -1,6 +1,6 @@
 """Kinds of exercise that several notebooks share, so each declares only what differs.
 
-* :class:`FlagsExercise`: the answer sets trainable flags on a base (02.1, 02.2, 04.2, 07.3).
+* :class:`FlagsExercise`: the answer sets trainable flags on a base (02.1, 02.2, 04.2, 08.1).
   The kernel records the flags it left on each fresh base; the judge puts them on a fresh
   build of the same base and runs the exercise's check on it.
 * :class:`TrainingExercise`: the answer trains a model, or prepares one that is then trained

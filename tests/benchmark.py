@@ -2,7 +2,7 @@
 
 Each notebook runs in a fresh kernel, as a learner would run it top to bottom, and its wall
 time is measured (kernel start included). The speed and accuracy figures are the numbers the
-notebooks compute themselves: after notebooks 05, 06 and 07 have run, one extra cell prints the
+notebooks compute themselves: after notebooks 05 to 08 have run, one extra cell prints the
 variables named in ``MEASURED``. The table compares them with the course's quality bars. It is
 printed, never asserted: timings depend on the machine.
 
@@ -49,15 +49,17 @@ MEASURED = {
     "06-fine-tuning-cats-vs-dogs": ["images_per_second", "head_test_accuracy",
                                     "longer_head_test_accuracy", "test_accuracy",
                                     "gain.estimate", "gain.low", "gain.high"],
-    "07-fine-tuning-your-own-images": ["head_rate", "base_rate", "head_top1", "head_top5",
-                                       "fine_top1", "fine_top5", "fine_tuning_gain.estimate",
-                                       "fine_tuning_gain.low", "fine_tuning_gain.high",
-                                       "test_images_count"],
+    "07-fine-tuning-your-own-images": ["head_top1", "head_top5", "test_images_count",
+                                       "pretrained_accuracy", "scratch_accuracy",
+                                       "scaled_accuracy", "raw_pixels_accuracy"],
+    "08-fine-tuning-toolkit": ["head_rate", "base_rate", "fine_top1", "fine_top5",
+                               "fine_tuning_gain.estimate", "fine_tuning_gain.low",
+                               "fine_tuning_gain.high"],
 }
 
 #: Wall-time bars in seconds, for the notebooks that have one.
 TIME_BARS = {"05-feature-extraction": 180, "06-fine-tuning-cats-vs-dogs": 600,
-             "07-fine-tuning-your-own-images": 480}
+             "07-fine-tuning-your-own-images": 360, "08-fine-tuning-toolkit": 360}
 ACCURACY_BAR = 0.95
 #: Solutions graded per assignment in one autograde run, and seconds-per-submission bars:
 #: on the slowest submission after the first (the first also waits for the run's start: the
@@ -229,13 +231,18 @@ def table(times: dict[str, float], measured: dict[str, float]) -> list[str]:
          "a gain when the interval excludes 0"),
         ("fine-tuned minus linear probe",
          f"{100 * (measured['test_accuracy'] - measured['probe_test']):+.1f} points", ""),
-        ("rates from the range test (07)", f"head {measured['head_rate']:.1e}, base "
+        ("logos, validation: frozen pretrained base and head / the same network from "
+         "scratch (07)", f"{measured['pretrained_accuracy']:.3f} / "
+         f"{measured['scratch_accuracy']:.3f}", "the same epochs at most"),
+        ("logos, validation: head on cached features, base's scaling / raw pixels (07)",
+         f"{measured['scaled_accuracy']:.3f} / {measured['raw_pixels_accuracy']:.3f}", ""),
+        ("rates from the range test (08)", f"head {measured['head_rate']:.1e}, base "
          f"{measured['base_rate']:.1e}", ""),
         (f"logos, frozen head: top-1 / top-5 on {measured['test_images_count']:.0f} test crops "
          "(07)", f"{measured['head_top1']:.3f} / {measured['head_top5']:.3f}", ""),
-        ("logos, fine-tuned: top-1 / top-5 (07)",
+        ("logos, fine-tuned: top-1 / top-5 (08)",
          f"{measured['fine_top1']:.3f} / {measured['fine_top5']:.3f}", ""),
-        ("logos, fine-tuned minus frozen head, top-1 (07)",
+        ("logos, fine-tuned minus its frozen head, top-1 (08)",
          f"{100 * measured['fine_tuning_gain.estimate']:+.1f} points, 95% interval "
          f"[{100 * measured['fine_tuning_gain.low']:+.1f}, "
          f"{100 * measured['fine_tuning_gain.high']:+.1f}]",

@@ -81,12 +81,14 @@ MISTAKES = {
                       "    return keras.Model(inputs, outputs)",
         # one loss for every label mode
         "ex2-answer": "    return keras.losses.SparseCategoricalCrossentropy()",
+    },
+    "08-fine-tuning-toolkit": {
         # cut at the layer named exactly `block`, BatchNormalization left trainable
-        "ex3-answer": "    base.trainable = True\n"
+        "ex1-answer": "    base.trainable = True\n"
                       "    start = [layer.name for layer in base.layers].index(block)\n"
                       "    for layer in base.layers[:start]:\n"
                       "        layer.trainable = False",
         # one Adam at the head's rate for every layer
-        "ex4-answer": "    return keras.optimizers.Adam(head_learning_rate)",
+        "ex2-answer": "    return keras.optimizers.Adam(head_learning_rate)",
     },
 }

@@ -12,7 +12,7 @@ which only this test adds:
 * ``helpers.models.build_base`` builds the same architecture with ``weights=None``;
 * batches of :data:`BATCH_SIZE` instead of 64, so that each phase runs a few batches on a
   few images (the CPU time goes with the number of images, and the code path is the same);
-* notebook 07's VGG16 sees :data:`LOGO_IMAGES_PER_CLASS` logo crops per class and split, at
+* notebooks 07's and 08's VGG16 sees :data:`LOGO_IMAGES_PER_CLASS` logo crops per class and split, at
   :data:`LOGO_IMAGE_SIZE` pixels instead of 224, for one epoch a phase and a range test of
   5 batches: the same layers, blocks and cells, at a cost CI can pay on a CPU.
 
@@ -38,7 +38,7 @@ from conftest import SOLUTIONS
 #: Every notebook whose code depends on the profile (a test below finds them, so a new one
 #: cannot be left out).
 FULL_PROFILE_NOTEBOOKS = ["05-feature-extraction", "06-fine-tuning-cats-vs-dogs",
-                          "07-fine-tuning-your-own-images"]
+                          "07-fine-tuning-your-own-images", "08-fine-tuning-toolkit"]
 EXAMPLES_PER_SPLIT = 32
 BATCH_SIZE = 16
 LOGO_IMAGES_PER_CLASS, LOGO_IMAGE_SIZE = 1, 64
@@ -103,8 +103,9 @@ def test_notebook_runs_end_to_end_in_the_full_profile(name, monkeypatch):
     notebook = run_full_profile(name, monkeypatch)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     printed = "".join(out.get("text", "") for out in code[1].outputs)
-    described = {"07-fine-tuning-your-own-images":
-                 f"profile 'full': VGG16 at {LOGO_IMAGE_SIZE}x{LOGO_IMAGE_SIZE}"}.get(
+    on_logos = f"profile 'full': VGG16 at {LOGO_IMAGE_SIZE}x{LOGO_IMAGE_SIZE}"
+    described = {"07-fine-tuning-your-own-images": on_logos,
+                 "08-fine-tuning-toolkit": on_logos}.get(
         name, f"profile 'full': base xception, dataset tfds:cats_vs_dogs, 150x150, "
               f"batch {BATCH_SIZE}")
     assert described in printed, printed

@@ -1,5 +1,5 @@
-"""Notebook 07's hidden tests: right answers pass on fresh inputs, plausible wrong ones and
-answers typed for the notebook's own data fail, each with expected / found / hint."""
+"""Notebooks 07 and 08's hidden tests: right answers pass on fresh inputs, plausible wrong
+ones and answers typed for the notebook's own data fail, each with expected / found / hint."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import exercises
+from exercises import fine_tuning_toolkit as nb08
 from exercises import fine_tuning_your_own_images as nb07
 from exercises import inputs
 from exercises.checks import CheckFailed
@@ -83,7 +84,7 @@ def test_loss_for_label_modes(folder, monkeypatch):
 
 def unfreeze_from_block(base, block):
     base.trainable = True
-    start = nb07.block_start(base, block)
+    start = nb08.block_start(base, block)
     for layer in base.layers[:start]:
         layer.trainable = False
     for layer in base.layers[start:]:
@@ -129,9 +130,9 @@ def test_discriminative_step(folder, monkeypatch):
     assert not passes(folder, "discriminative_step",  # the rates swapped
                       lambda base, base_rate, head_rate: discriminative_optimizer(
                           base, head_rate, base_rate))
-    shown = nb07.rates(0)  # the visible check's rates, typed
+    shown = nb08.rates(0)  # the visible check's rates, typed
     typed = lambda base, base_rate, head_rate: discriminative_optimizer(base, *shown)
-    graded = nb07.rates(GRADING_SEED)
+    graded = nb08.rates(GRADING_SEED)
     assert not 0.5 < (graded[0] / graded[1]) / (shown[0] / shown[1]) < 2
     assert not passes_when_graded(folder, monkeypatch, "discriminative_step", typed)
     assert passes_when_graded(folder, monkeypatch, "discriminative_step", discriminative_optimizer)
