@@ -28,13 +28,13 @@ PROFILE_ENV = "COURSE_PROFILE"
 
 @dataclasses.dataclass(frozen=True)
 class LogoSettings:
-    """Notebook 07's settings: fine-tuning on Flickr Logos 27's box crops.
+    """Notebooks 07 and 08's settings: Flickr Logos 27's box crops.
 
     Attributes:
         base: key of :data:`helpers.models.BASES`.
         image_size: crops are resized to ``image_size x image_size``.
         head_epochs: at most this many epochs for the head (EarlyStopping may stop sooner).
-        fine_tune_epochs: at most this many epochs for each fine-tuning run.
+        fine_tune_epochs: the epochs of each fine-tuning run (its schedule's length).
         blocks: the blocks to fine-tune from, the later (fewer layers unfrozen) first.
         range_test_batches: batches of the learning-rate range test (one rate each).
         images_per_class: if set, each split keeps at most this many images of a class.
@@ -83,7 +83,7 @@ class Profile:
         images_per_split: if set, each split is cut to this many images (a seeded,
             class-mixed draw); ``None`` keeps every image.
         demo_images: images per split in notebook 04's BatchNormalization demonstrations.
-        logos: notebook 07's settings (its own base, size and epochs).
+        logos: notebooks 07 and 08's settings (their own base, size and epochs).
     """
 
     name: str

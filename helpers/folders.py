@@ -26,7 +26,7 @@ import shutil
 import tarfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +77,9 @@ class FolderSplits:
         skipped: files that are not decodable images.
         no_logo: images that show none of the classes (Flickr Logos 27's "none" queries),
             kept out of every split.
+        unseen_logos: whole photos that show one of the classes, behind no split and no copy
+            of a photo behind one (Flickr Logos 27's query photos with a logo, when the
+            splits are crops of the training set): the control for ``no_logo``.
     """
 
     root: Path
@@ -86,6 +89,7 @@ class FolderSplits:
     left_out: dict[str, int] = field(default_factory=dict)
     skipped: SkippedFiles = field(default_factory=SkippedFiles)
     no_logo: tuple[Path, ...] = ()
+    unseen_logos: tuple[Path, ...] = ()
 
     def folder(self, split: str) -> Path:
         """The class folders of ``split`` (``"train"``, ``"validation"`` or ``"test"``)."""
@@ -144,20 +148,34 @@ def logo_splits(crops: bool, seed: int, cache: Path | None = None,
         if line.strip():  # <image> <class> <subset> <x1> <y1> <x2> <y2>; boxes repeat by subset
             name, label, _, *box = line.split()
             labels[name][label].add(tuple(int(v) for v in box))
-    no_logo = []
+    no_logo, queries = [], []
     for line in (source / LOGO_QUERIES).read_text().splitlines():
         if line.strip():
             name, label = line.split()
             if label == NO_LOGO:
                 no_logo.append(images / name)
-            elif not crops:
+            elif crops:
+                queries.append(images / name)
+            else:
                 labels[name].setdefault(label, set())
     pictures, duplicates, left_out, skipped = _distinct_pictures(
         {images / name: boxes for name, boxes in labels.items()})
     cache = cache or assets.cache_root() / "datasets" / (
         f"logos-{'crops' if crops else 'images'}" + (f"-{per_class}" if per_class else ""))
-    return _build(pictures, cache, crops, seed, duplicates, left_out, skipped,
-                  tuple(sorted(no_logo)), per_class=per_class)
+    splits = _build(pictures, cache, crops, seed, duplicates, left_out, skipped,
+                    tuple(sorted(no_logo)), per_class=per_class)
+    return replace(splits, unseen_logos=_unseen(queries, [picture.path for picture in pictures]))
+
+
+def _unseen(photos: list[Path], used: list[Path]) -> tuple[Path, ...]:
+    """The decodable ``photos`` that are none of ``used``, nor look like one of them
+    (:func:`_close_pairs`), each once, sorted."""
+    photos = sorted({path for path in photos if not problem_with_image(path)} - set(used))
+    if not photos:
+        return ()
+    alike = {i for i, _, _ in _close_pairs([fingerprint(path) for path in photos],
+                                           [fingerprint(path) for path in used], NEAR_COPY_BITS)}
+    return tuple(path for i, path in enumerate(photos) if i not in alike)
 
 
 def folder_splits(source: Path, seed: int, cache: Path | None = None,

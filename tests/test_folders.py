@@ -57,6 +57,9 @@ def test_logo_splits_keep_every_picture_in_one_split(crops, tmp_path):
     assert len(logos.no_logo) == 135
     used = set(split_of_each_source(logos.root))
     assert not used & {digest(path) for path in logos.no_logo}
+    # the query photos with a logo are in the whole-photo splits; crops never see them
+    assert not used & {digest(path) for path in logos.unseen_logos}
+    assert (len(logos.unseen_logos) > 100) if crops else logos.unseen_logos == ()
 
 
 @needs_mirror
