@@ -95,12 +95,17 @@ class FolderSplits:
         """The class folders of ``split`` (``"train"``, ``"validation"`` or ``"test"``)."""
         return self.root / split
 
-    def sources(self, split: str) -> list[Path]:
-        """The source files behind ``split``'s images, each once: the photos its whole
-        images link to, or that its crops were cut from (read from the split's plan)."""
+    def source_of(self, split: str) -> dict[Path, Path]:
+        """Each image file of ``split`` (as ``image_dataset_from_directory`` lists it in
+        ``file_paths``) -> the photo behind it: the one it links to, or its crop was cut
+        from (read from the split's plan)."""
         plan = json.loads((self.root / PLAN_FILE).read_text())
-        return sorted({Path(source) for entry_split, _, _, source, _ in plan
-                       if entry_split == split})
+        return {self.folder(split) / label / name: Path(source)
+                for entry_split, label, name, source, _ in plan if entry_split == split}
+
+    def sources(self, split: str) -> list[Path]:
+        """The photos behind ``split``'s images (:meth:`source_of`), each once, sorted."""
+        return sorted(set(self.source_of(split).values()))
 
     def summary(self) -> str:
         """One line of counts, e.g. ``"27 classes; train 660, validation 135, test 135

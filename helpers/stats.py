@@ -90,3 +90,39 @@ def paired_difference(correct_a, correct_b, confidence: float = 0.95) -> Interva
     down = np.sqrt(max(0.0, below_a ** 2 - 2 * phi * below_a * above_b + above_b ** 2))
     up = np.sqrt(max(0.0, above_a ** 2 - 2 * phi * above_a * below_b + below_b ** 2))
     return Interval(difference, float(difference - down), float(difference + up), a.size)
+
+
+def photo_bootstrap(correct_a, photos, correct_b=None, confidence: float = 0.95,
+                    draws: int = 2000, seed: int = 0) -> Interval:
+    """Accuracy of model A, or with ``correct_b`` A's minus B's on the same images, with a
+    percentile bootstrap interval that draws whole photos, not images.
+
+    Several images cut from one photo (a logo's crops) share its light, its background and
+    often its brand: their errors come together. An interval that counts them as
+    independent images is too narrow; drawing photos, each with all its images, keeps them
+    together (the cluster bootstrap).
+
+    Args:
+        correct_a: one True/False per image.
+        photos: the photo each image comes from, one per image (any hashable labels).
+        correct_b: if given, one True/False per image, in the same order: the interval is
+            then for A's accuracy minus B's.
+        confidence: coverage of the interval.
+        draws: bootstrap samples; seeded by ``seed``, so a rerun gives the same interval.
+
+    Raises:
+        ValueError: the arrays do not have one entry per image each.
+    """
+    a = _as_correct(correct_a).astype(float)
+    b = _as_correct(correct_b).astype(float) if correct_b is not None else np.zeros_like(a)
+    labels = np.asarray([str(photo) for photo in photos])
+    if not a.shape == b.shape == labels.shape:
+        raise ValueError(f"{a.size} answers, {labels.size} photos and {b.size} answers to "
+                         "compare: give one of each per image, in the same order")
+    score = a - b
+    _, photo_of = np.unique(labels, return_inverse=True)
+    sums, sizes = np.bincount(photo_of, weights=score), np.bincount(photo_of)
+    drawn = np.random.default_rng(seed).integers(0, sizes.size, (draws, sizes.size))
+    estimates = sums[drawn].sum(axis=1) / sizes[drawn].sum(axis=1)
+    low, high = np.percentile(estimates, [50 * (1 - confidence), 50 * (1 + confidence)])
+    return Interval(float(score.mean()), float(low), float(high), a.size)

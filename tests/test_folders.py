@@ -82,6 +82,13 @@ def test_logo_crops_are_the_annotated_boxes(tmp_path):
             assert crop.size == (x2 - x1, y2 - y1)
         with Image.open(source) as image:
             assert 0 <= x1 < x2 <= image.width and 0 <= y1 < y2 <= image.height
+    # each crop Keras lists leads back to its photo: the photo-level intervals rely on it
+    listed = keras.utils.image_dataset_from_directory(
+        logos.folder("test"), image_size=(8, 8), shuffle=False, verbose=False).file_paths
+    behind = logos.source_of("test")
+    assert len(listed) == len(behind) == logos.sizes["test"]
+    assert all(Path(path).name.startswith(behind[Path(path)].stem + "-") for path in listed)
+    assert len(set(behind.values())) < len(listed)  # some photos gave several crops
 
 
 @needs_mirror

@@ -65,3 +65,47 @@ def test_mismatched_or_empty_answers_are_clear_errors():
         stats.paired_difference([True, False], [True])
     with pytest.raises(ValueError, match="empty"):
         stats.accuracy_interval([])
+
+
+def clustered_answers(rng, photos: int, per_photo: int, accuracy: float) -> np.ndarray:
+    """Right or wrong per image, each photo's images all alike: the worst case of errors
+    that come together."""
+    return np.repeat(rng.random(photos) < accuracy, per_photo)
+
+
+def test_photo_bootstrap_widens_the_interval_when_errors_come_by_photo():
+    rng = np.random.default_rng(3)
+    correct = clustered_answers(rng, 40, 5, 0.75)
+    photos = np.repeat(np.arange(40), 5)
+    by_photo = stats.photo_bootstrap(correct, photos)
+    by_image = stats.accuracy_interval(correct)
+    assert by_photo.estimate == pytest.approx(correct.mean()) and by_photo.n == 200
+    assert by_photo.high - by_photo.low > 1.8 * (by_image.high - by_image.low)
+    # one image per photo: about the Wilson interval
+    alone = stats.photo_bootstrap(correct, np.arange(200))
+    assert alone.high - alone.low == pytest.approx(by_image.high - by_image.low, rel=0.25)
+    assert stats.photo_bootstrap(correct, photos) == by_photo  # seeded: the same again
+
+
+def test_photo_bootstrap_keeps_its_coverage_where_images_do_not():
+    rng = np.random.default_rng(4)
+    photos = np.repeat(np.arange(40), 4)
+    found = {"photos": 0, "images": 0}
+    for trial in range(300):
+        correct = clustered_answers(rng, 40, 4, 0.8)
+        found["photos"] += covered(stats.photo_bootstrap(correct, photos, draws=500,
+                                                         seed=trial), 0.8)
+        found["images"] += covered(stats.accuracy_interval(correct), 0.8)
+    assert found["photos"] / 300 > 0.88 and found["images"] / 300 < 0.8, found
+
+
+def test_photo_bootstrap_of_a_difference_and_its_errors():
+    a = np.array([True, True, False, True, True, True])
+    b = np.array([True, False, False, False, True, False])
+    difference = stats.photo_bootstrap(a, ["p1", "p1", "p2", "p2", "p3", "p3"], b)
+    assert difference.estimate == pytest.approx(0.5)
+    assert difference.low <= 0.5 <= difference.high
+    with pytest.raises(ValueError, match="one of each per image"):
+        stats.photo_bootstrap(a, ["p1"] * 5, b)
+    with pytest.raises(ValueError, match="one of each per image"):
+        stats.photo_bootstrap(a, ["p1"] * 6, b[:5])
