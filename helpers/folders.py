@@ -350,10 +350,9 @@ def near_copies(splits: FolderSplits, max_bits: int = NEAR_COPY_BITS
         for later in SPLITS[position + 1:]:
             close = {(i, j): distance for i, j, distance
                      in _close_pairs(prints[earlier], prints[later], max_bits)}
-            for i, first in enumerate(sources[earlier]):
-                for j, second in enumerate(sources[later]):
-                    if first == second:
-                        close[i, j] = 0
+            position = {path: j for j, path in enumerate(sources[later])}
+            close.update({(i, position[path]): 0 for i, path in enumerate(sources[earlier])
+                          if path in position})
             pairs += [(sources[earlier][i], sources[later][j], distance)
                       for (i, j), distance in sorted(close.items())]
     return pairs
