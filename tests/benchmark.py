@@ -233,16 +233,16 @@ def table(times: dict[str, float], measured: dict[str, float]) -> list[str]:
          f"{100 * (measured['test_accuracy'] - measured['probe_test']):+.1f} points", ""),
         ("logos, validation: frozen pretrained base and head / the same network from "
          "scratch (07)", f"{measured['pretrained_accuracy']:.3f} / "
-         f"{measured['scratch_accuracy']:.3f}", "the same epochs at most"),
+         f"{measured['scratch_accuracy']:.3f}", "the head's epoch budget"),
         ("logos, validation: head on cached features, base's scaling / raw pixels (07)",
          f"{measured['scaled_accuracy']:.3f} / {measured['raw_pixels_accuracy']:.3f}", ""),
-        ("rates from the range test (08)", f"head {measured['head_rate']:.1e}, base "
+        ("peak rates from the range test (08)", f"head {measured['head_rate']:.1e}, base "
          f"{measured['base_rate']:.1e}", ""),
         (f"logos, frozen head: top-1 / top-5 on {measured['test_images_count']:.0f} test crops "
          "(07)", f"{measured['head_top1']:.3f} / {measured['head_top5']:.3f}", ""),
         ("logos, fine-tuned: top-1 / top-5 (08)",
          f"{measured['fine_top1']:.3f} / {measured['fine_top5']:.3f}", ""),
-        ("logos, fine-tuned minus its frozen head, top-1 (08)",
+        ("logos, kept model minus its frozen head, top-1, interval by photo (08)",
          f"{100 * measured['fine_tuning_gain.estimate']:+.1f} points, 95% interval "
          f"[{100 * measured['fine_tuning_gain.low']:+.1f}, "
          f"{100 * measured['fine_tuning_gain.high']:+.1f}]",
