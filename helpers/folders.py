@@ -19,6 +19,7 @@ cache; the source folder is never written to.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -57,6 +58,8 @@ NEAR_COPY_BITS = 6
 #: Set bits below which (or above 64 less which) a half of a fingerprint carries no picture:
 #: a flat or evenly graded image, which looks like every other one to a difference hash.
 FEATURELESS_BITS = 2
+#: Fingerprints kept in memory, one per file (a few hundred bytes each).
+FINGERPRINTS_REMEMBERED = 100_000
 #: Why a file that looks like a picture already kept is left out.
 NEAR_COPY = "a copy of a kept picture, re-encoded or resized"
 
@@ -310,7 +313,15 @@ def fingerprint(path: Path) -> int:
     9 x 8 pixels, whether each pixel is brighter than its right-hand neighbour, then 64 that
     tell, on 8 x 9 pixels, whether it is brighter than the one below. Re-encoding, resizing
     or recolouring a photo changes a few bits of each half; another photo, about half of
-    them (:func:`fingerprint_distance`)."""
+    them (:func:`fingerprint_distance`). Remembered for each file while it is unchanged (the
+    same size and modification time), since a notebook asks again for the same photos."""
+    status = Path(path).stat()
+    return _fingerprint(str(Path(path).resolve()), status.st_size, status.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=FINGERPRINTS_REMEMBERED)
+def _fingerprint(path: str, size: int, modified_ns: int) -> int:
+    """:func:`fingerprint` of the file at ``path``, as it is at ``size`` and ``modified_ns``."""
     with Image.open(path) as image:
         image.draft("L", (64, 64))  # JPEG: decoded at a small scale, as the hash needs
         grey = image.convert("L")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -360,6 +361,18 @@ def test_flat_images_are_not_copies_of_each_other(tmp_path):
             write_jpeg(source / label / f"{k}.jpg", 40 * k + (100 if label == "red" else 0))
     splits = folder_splits(source, seed=1, cache=tmp_path / "cache")
     assert splits.left_out == {} and sum(splits.sizes.values()) == 6  # ramps, all alike
+
+
+def test_a_fingerprint_is_decoded_once_and_again_when_the_file_changes(tmp_path, monkeypatch):
+    photo = tmp_path / "photo.jpg"
+    write_photo(photo, 7)
+    first = folders.fingerprint(photo)
+    with monkeypatch.context() as patch:   # the same file, named another way: not decoded
+        patch.setattr(folders.Image, "open", lambda *_: pytest.fail("decoded again"))
+        assert folders.fingerprint(tmp_path / "." / "photo.jpg") == first
+    write_photo(photo, 8)   # another picture, at the same path
+    os.utime(photo, ns=(photo.stat().st_atime_ns, photo.stat().st_mtime_ns + 10**9))
+    assert folders.fingerprint_distance(folders.fingerprint(photo), first) > folders.NEAR_COPY_BITS
 
 
 def test_near_copies_names_each_leak_across_splits(tmp_path):
