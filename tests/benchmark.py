@@ -51,7 +51,8 @@ MEASURED = {
                                     "gain.estimate", "gain.low", "gain.high"],
     "07-fine-tuning-your-own-images": ["head_top1", "head_top5", "test_images_count",
                                        "pretrained_accuracy", "scratch_accuracy",
-                                       "scaled_accuracy", "raw_pixels_accuracy"],
+                                       "scaled_accuracy", "raw_pixels_accuracy",
+                                       "raw_pixels_cost.low", "raw_pixels_cost.high"],
     "08-fine-tuning-toolkit": ["head_rate", "base_rate", "fine_top1", "fine_top5",
                                "fine_tuning_gain.estimate", "fine_tuning_gain.low",
                                "fine_tuning_gain.high"],
@@ -235,12 +236,14 @@ def table(times: dict[str, float], measured: dict[str, float]) -> list[str]:
          "scratch (07)", f"{measured['pretrained_accuracy']:.3f} / "
          f"{measured['scratch_accuracy']:.3f}", "the head's epoch budget"),
         ("logos, validation: head on cached features, base's scaling / raw pixels (07)",
-         f"{measured['scaled_accuracy']:.3f} / {measured['raw_pixels_accuracy']:.3f}", ""),
+         f"{measured['scaled_accuracy']:.3f} / {measured['raw_pixels_accuracy']:.3f}",
+         f"difference's interval by photo [{100 * measured['raw_pixels_cost.low']:+.1f}, "
+         f"{100 * measured['raw_pixels_cost.high']:+.1f}] points"),
         ("peak rates from the range test (08)", f"head {measured['head_rate']:.1e}, base "
          f"{measured['base_rate']:.1e}", ""),
         (f"logos, frozen head: top-1 / top-5 on {measured['test_images_count']:.0f} test crops "
          "(07)", f"{measured['head_top1']:.3f} / {measured['head_top5']:.3f}", ""),
-        ("logos, fine-tuned: top-1 / top-5 (08)",
+        ("logos, kept model (fine-tuned, or the head): top-1 / top-5 (08)",
          f"{measured['fine_top1']:.3f} / {measured['fine_top5']:.3f}", ""),
         ("logos, kept model minus its frozen head, top-1, interval by photo (08)",
          f"{100 * measured['fine_tuning_gain.estimate']:+.1f} points, 95% interval "
