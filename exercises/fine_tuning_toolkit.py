@@ -2,7 +2,9 @@
 
 * 08.1 ``unfrozen_from_block``: ``unfreeze_from_block(base, block)`` freezes the layers before
   the block, and makes the block and everything after it trainable except BatchNormalization.
-* 08.2 ``discriminative_step``: ``discriminative_optimizer(base, base_rate, head_rate)``
+* 08.2 ``peak_rate_from_curve``: ``peak_rate(rates, smoothed)`` reads the peak learning rate
+  off a range test: the largest rate before the smoothed loss leaves its level for good.
+* 08.3 ``discriminative_step``: ``discriminative_optimizer(base, base_rate, head_rate)``
   returns an optimizer that moves the base's weights less than the head's, in proportion.
 """
 
@@ -73,7 +75,98 @@ class UnfrozenFromBlock(FlagsExercise):
                 BaseCase(small_cnn, frozen_whole, pick(rng, ["block1", "block2"]))]
 
 
-# --- 08.2 discriminative learning rates -------------------------------------------------
+# --- 08.2 the peak rate read off a range test --------------------------------------------
+
+#: 08.2's rule: the starting level is the median smoothed loss over this first share of the
+#: rates, and the peak rate the largest whose smoothed loss is within this factor of it.
+LEVEL_SHARE, WITHIN = 1 / 3, 1.1
+
+RATE_HINT = ("level = np.median(smoothed[:len(rates) // 3]); the peak is rates[i] for the "
+             "largest i with smoothed[i] <= 1.1 * level: every later rate is above it. Not "
+             "the first crossing (a bump can cross and come back), not the rate of the "
+             "lowest loss, not smoothed[0] as the level (one noisy batch).")
+
+
+def expected_peak(rates: np.ndarray, smoothed: np.ndarray) -> float:
+    """08.2's rule on one curve."""
+    level = float(np.median(smoothed[:int(len(rates) * LEVEL_SHARE)]))
+    return float(rates[np.flatnonzero(smoothed <= WITHIN * level)[-1]])
+
+
+def range_test_curves(seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """08.2's curves for ``seed``: three range tests of 25 to 60 rising rates, a flat start
+    with a first batch off the level, a dip, a bump that crosses 1.1x the level and comes
+    back, then a climb from a knee drawn from the seed."""
+    rng = np.random.default_rng(seed + 75)
+    curves = []
+    for _ in range(3):
+        count = int(rng.integers(25, 61))
+        rates = np.geomspace(10 ** rng.uniform(-7, -5), 10 ** rng.uniform(-1.5, 0), count)
+        level = float(rng.uniform(0.3, 3.0))
+        position = np.arange(count) / (count - 1)
+        knee = float(rng.uniform(0.55, 0.8))
+        smoothed = level * (1 + 0.02 * rng.standard_normal(count)
+                            - 0.08 * np.exp(-((position - knee + 0.15) / 0.06) ** 2)
+                            + np.where(position > knee, np.expm1(12 * (position - knee)), 0))
+        smoothed[0] = level * rng.choice([0.8, 1.25])
+        bump = int(rng.integers(count // 3 + 1, int(knee * count) - 3))
+        smoothed[bump] = level * 1.2
+        curves.append((rates.astype("float64"), smoothed.astype("float64")))
+    return curves
+
+
+def peaks_found(peak_rate: Callable, curves: list[tuple[np.ndarray, np.ndarray]]
+                ) -> list[float | str]:
+    """``peak_rate`` on each curve: the rate it returned, or what went wrong, as text."""
+    found: list[float | str] = []
+    for rates, smoothed in curves:
+        try:
+            with quietly():
+                value = peak_rate(rates.copy(), smoothed.copy())
+            found.append(float(value))
+        except Exception as error:  # the learner's code can raise anything
+            found.append(error_text(error))
+    return found
+
+
+@checked("the peak rate is the largest before the smoothed loss leaves its level for good")
+def check_peak_rates(curves: list[tuple[np.ndarray, np.ndarray]], found: list) -> None:
+    """Each of ``found`` is :func:`expected_peak` of its curve."""
+    for number, ((rates, smoothed), value) in enumerate(zip(curves, found), 1):
+        expected = expected_peak(rates, smoothed)
+        if not (isinstance(value, float) and np.isclose(value, expected, rtol=1e-9)):
+            shown = value if isinstance(value, str) else f"{value!r:.40}"
+            if isinstance(value, float) and np.any(np.isclose(rates, value, rtol=1e-9)):
+                shown += f" (rate number {int(np.argmin(np.abs(rates - value)))} of {len(rates)})"
+            fail(f"peak_rate on curve {number} of {len(curves)}",
+                 f"{expected:.4g} (rate number {int(np.argmin(np.abs(rates - expected)))} "
+                 f"of {len(rates)})", shown, RATE_HINT)
+    if len(found) != len(curves):
+        fail("peak_rate ran on every curve", f"{len(curves)} rates", f"{len(found)}",
+             "run the notebook from the top, as it is.")
+
+
+class PeakRateFromCurve(Exercise):
+    """08.2 on three range-test curves drawn from the seed; the visible check uses seed 0's."""
+
+    name = "peak_rate_from_curve"
+
+    def check(self, peak_rate: Callable) -> None:
+        curves = self.inputs(0)
+        check_peak_rates(curves, peaks_found(peak_rate, curves))
+
+    def inputs(self, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        return range_test_curves(seed)
+
+    def run(self, peak_rate: Callable, curves: list) -> Record:
+        return Record([{"peaks": peaks_found(peak_rate, curves)}])
+
+    def judge(self, record: Record, curves: list) -> None:
+        found = single(record).get("peaks")
+        with on("three range-test curves of other lengths, levels and knees"):
+            check_peak_rates(curves, found if isinstance(found, list) else [])
+
+# --- 08.3 discriminative learning rates -------------------------------------------------
 
 
 def _median_step(model, initial: Sequence[np.ndarray], variables) -> float:
@@ -106,7 +199,7 @@ def check_discriminative_step(model, base, initial: Sequence[np.ndarray], base_r
 
 
 def rates(seed: int) -> tuple[float, float]:
-    """08.2's (base rate, head rate), drawn from ``seed``: the base's 10 to 100 times
+    """08.3's (base rate, head rate), drawn from ``seed``: the base's 10 to 100 times
     smaller than the head's."""
     rng = np.random.default_rng(seed + 74)
     head_rate = float(10 ** rng.uniform(-3.5, -2.5))
@@ -131,7 +224,7 @@ def rates_step(discriminative_optimizer: Callable, base_rate: float, head_rate: 
 
 
 class DiscriminativeStep(Exercise):
-    """08.2: one training step of a fresh classifier with the answer's optimizer, at rates
+    """08.3: one training step of a fresh classifier with the answer's optimizer, at rates
     drawn from the seed; the visible check uses seed 0's rates."""
 
     name = "discriminative_step"

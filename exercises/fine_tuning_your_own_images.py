@@ -1,8 +1,10 @@
 """Notebook 07, your own folder of images (Flickr Logos 27, or your own) to a test score.
 
-* 07.1 ``classifier_for_classes``: ``build_classifier(base, class_names, preprocessing)``
+* 07.1 ``photo_split``: ``split_by_photo(photos, held_out, seed)`` gives every image its
+  photo's split, each held-out split its share of the photos, drawn from the seed.
+* 07.2 ``classifier_for_classes``: ``build_classifier(base, class_names, preprocessing)``
   ends in ``len(class_names)`` softmax outputs: a head sized by the data.
-* 07.2 ``loss_for_label_modes``: ``loss_for(label_mode)`` returns the cross-entropy that
+* 07.3 ``loss_for_label_modes``: ``loss_for(label_mode)`` returns the cross-entropy that
   matches the labels ``image_dataset_from_directory`` gives in that mode.
 """
 
@@ -21,7 +23,113 @@ from exercises.inputs import binary_images, expect_built_on_fresh_base, fine_tun
 from grader.records import Record
 
 
-# --- 07.1 a head sized by the data ------------------------------------------------------
+# --- 07.1 a split grouped by photo --------------------------------------------------------
+
+#: The splits 07.1 assigns images to, the held-out ones after train.
+SPLITS = ("train", "validation", "test")
+
+SPLIT_HINT = ("draw photos, not images: take the distinct photos in a fixed order "
+              "(sorted(set(photos)): a set of strings comes out in another order in every "
+              "Python process), shuffle them with random.Random(seed), give each held-out "
+              "split round(share * number of photos) of them and train the rest, then give "
+              "each image its photo's split.")
+
+
+def images_of_photos(seed: int) -> tuple[list[str], dict[str, float], int]:
+    """07.1's inputs for ``seed``: the photo behind each image (1 to 4 crops of each of 30 to
+    60 photos, phone-style names, in a shuffled order), the held-out shares (0.1 to 0.25
+    each), and the seed to split with."""
+    rng = np.random.default_rng(seed + 70)
+    count = int(rng.integers(30, 61))
+    days = rng.choice(np.arange(101, 1229), size=count, replace=False)
+    photos = [f"IMG-2024{day:04d}-WA{int(rng.integers(0, 10_000)):04d}.jpg" for day in days]
+    images = [photo for photo in photos for _ in range(int(rng.integers(1, 5)))]
+    order = rng.permutation(len(images))
+    held_out = {split: round(float(rng.uniform(0.1, 0.25)), 2) for split in SPLITS[1:]}
+    return [images[i] for i in order], held_out, int(rng.integers(0, 1000))
+
+
+def split_names(split_by_photo: Callable, photos: list[str], held_out: dict[str, float],
+                seed: int) -> list[str] | str:
+    """The split ``split_by_photo`` gives each image, as plain strings, or what went wrong:
+    the error it raised, or what it returned instead of a split name for each image."""
+    try:
+        with quietly():
+            returned = list(split_by_photo(list(photos), dict(held_out), seed))
+    except Exception as error:  # the learner's code can raise anything
+        return error_text(error)
+    if len(returned) != len(photos) or not all(isinstance(name, str) for name in returned):
+        return (f"{len(returned)} values ({', '.join(sorted({type(n).__name__ for n in returned}))}) "
+                f"for {len(photos)} images")
+    return [str(name)[:20] for name in returned]
+
+
+@checked("every photo in one split, the held-out shares of photos, the split seeded")
+def check_photo_split(photos: list[str], held_out: dict[str, float], assigned, again,
+                      reseeded) -> None:
+    """``assigned`` gives every image of a photo one split name among :data:`SPLITS`, each
+    held-out split ``round(share * photos)`` photos (give or take one); ``again`` (the same
+    seed) is ``assigned``, and ``reseeded`` (the next seed) is another split."""
+    if isinstance(assigned, str):
+        fail("split_by_photo returns a split name for each image", f"{len(photos)} strings",
+             assigned, SPLIT_HINT)
+    unknown = sorted(set(assigned) - set(SPLITS))
+    if unknown:
+        fail("every image gets one of the split names", " / ".join(SPLITS),
+             ", ".join(map(repr, unknown[:3])), "use the names train, validation and test.")
+    splits_of: dict[str, set[str]] = {}
+    for photo, split in zip(photos, assigned):
+        splits_of.setdefault(photo, set()).add(split)
+    torn = [photo for photo, splits in splits_of.items() if len(splits) > 1]
+    if torn:
+        fail("no photo has images in two splits", "every image of a photo in its photo's split",
+             f"{len(torn)} of {len(splits_of)} photos in two or three splits, e.g. {torn[0]}: "
+             f"{', '.join(sorted(splits_of[torn[0]]))}", SPLIT_HINT)
+    for split, share in held_out.items():
+        expected = round(share * len(splits_of))
+        found = sum(splits == {split} for splits in splits_of.values())
+        if abs(found - expected) > 1:
+            fail(f"the {split} split holds its share of the photos",
+                 f"about {expected} photos ({share:.0%} of {len(splits_of)})",
+                 f"{found} photos", SPLIT_HINT)
+    if again != assigned:
+        fail("the same seed gives the same split", "two calls with one seed, one split",
+             "two different splits", SPLIT_HINT)
+    if reseeded == assigned:
+        fail("the split is drawn from the seed", "another seed, another split",
+             "the same split for two seeds", SPLIT_HINT)
+
+
+class PhotoSplit(Exercise):
+    """07.1 on images of photos drawn from the seed (names, crops per photo, shares and the
+    split's own seed); the visible check uses seed 0's."""
+
+    name = "photo_split"
+
+    def check(self, split_by_photo: Callable) -> None:
+        photos, held_out, seed = self.inputs(0)
+        check_photo_split(photos, held_out, *[split_names(split_by_photo, photos, held_out, s)
+                                              for s in (seed, seed, seed + 1)])
+
+    def inputs(self, seed: int) -> tuple[list[str], dict[str, float], int]:
+        return images_of_photos(seed)
+
+    def run(self, split_by_photo: Callable, inputs: tuple) -> Record:
+        photos, held_out, seed = inputs
+        return Record([{"splits": [split_names(split_by_photo, photos, held_out, s)
+                                   for s in (seed, seed, seed + 1)]}])
+
+    def judge(self, record: Record, inputs: tuple) -> None:
+        photos, held_out, _ = inputs
+        splits = single(record).get("splits")
+        with on(f"{len(photos)} images of {len(set(photos))} photos, held out "
+                f"{held_out}"):
+            if not (isinstance(splits, list) and len(splits) == 3):
+                fail("split_by_photo ran three times", "three recorded splits", repr(splits)[:80],
+                     "run the notebook from the top, as it is.")
+            check_photo_split(photos, held_out, *splits)
+
+# --- 07.2 a head sized by the data ------------------------------------------------------
 
 
 def _span(values: np.ndarray) -> str:
@@ -47,20 +155,20 @@ def check_classifier_head(model, class_names: Sequence[str], images) -> None:
 
 
 def class_names(seed: int) -> list[str]:
-    """07.1's classes: 3 to 12 names, their number drawn from ``seed``."""
+    """07.2's classes: 3 to 12 names, their number drawn from ``seed``."""
     rng = np.random.default_rng(seed + 71)
     return [f"brand_{index}" for index in range(int(rng.integers(3, 13)))]
 
 
 def frozen_small_base() -> keras.Model:
-    """07.1's base: the fresh small CNN, frozen, as the notebook hands it over."""
+    """07.2's base: the fresh small CNN, frozen, as the notebook hands it over."""
     base = fine_tuning_base()
     base.trainable = False
     return base
 
 
 class ClassifierForClasses(Exercise):
-    """07.1 on a fresh frozen base, with a number of classes drawn from the seed; the model
+    """07.2 on a fresh frozen base, with a number of classes drawn from the seed; the model
     is recorded as a ``.keras`` file."""
 
     name = "classifier_for_classes"
@@ -117,9 +225,9 @@ def expect_pooled_then_dropped(model) -> None:
              "keras.layers.Dropout(0.2), then the head.")
 
 
-# --- 07.2 the loss matching the label mode -------------------------------------------
+# --- 07.3 the loss matching the label mode -------------------------------------------
 
-#: Label modes of ``image_dataset_from_directory`` that 07.2's loss must match.
+#: Label modes of ``image_dataset_from_directory`` that 07.3's loss must match.
 LABEL_MODES = ("int", "categorical", "binary")
 
 LOSS_HINT = ("label_mode='int' gives class numbers: keras.losses.SparseCategoricalCrossentropy(); "
@@ -130,7 +238,7 @@ LOSS_HINT = ("label_mode='int' gives class numbers: keras.losses.SparseCategoric
 
 def labels_and_predictions(seed: int, mode: str, count: int = 12
                            ) -> tuple[np.ndarray, np.ndarray]:
-    """07.2's batch for ``mode``: labels as ``image_dataset_from_directory`` gives them
+    """07.3's batch for ``mode``: labels as ``image_dataset_from_directory`` gives them
     (class numbers, one-hot rows, or 0/1 in a column) and probabilities of a softmax head
     (a sigmoid one for ``"binary"``), all drawn from ``seed``."""
     rng = np.random.default_rng(seed + 72 + LABEL_MODES.index(mode))
@@ -179,7 +287,7 @@ def check_loss_values(values: dict, batches: dict[str, tuple]) -> None:
 
 
 class LossForLabelModes(Exercise):
-    """07.2 on a batch of each label mode, with classes and probabilities drawn from the
+    """07.3 on a batch of each label mode, with classes and probabilities drawn from the
     seed; the visible check uses seed 0's batches."""
 
     name = "loss_for_label_modes"

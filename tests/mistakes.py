@@ -72,15 +72,20 @@ MISTAKES = {
                       "                     callbacks=callbacks, verbose=2, shuffle=False)",
     },
     "07-fine-tuning-your-own-images": {
+        # drew the images one by one: the crops of one photo land in two splits
+        "ex1-answer": "    rng = random.Random(seed)\n"
+                      "    validation, test = held_out['validation'], held_out['test']\n"
+                      "    return ['validation' if r < validation else 'test' if r < validation + test\n"
+                      "            else 'train' for r in (rng.random() for _ in photos)]",
         # typed this dataset's class count: right for 27 logos only
-        "ex1-answer": "    inputs = keras.Input(shape=base.input_shape[1:])\n"
+        "ex2-answer": "    inputs = keras.Input(shape=base.input_shape[1:])\n"
                       "    x = base(preprocessing(inputs), training=False)\n"
                       "    x = keras.layers.GlobalAveragePooling2D()(x)\n"
                       "    x = keras.layers.Dropout(0.2)(x)\n"
                       '    outputs = keras.layers.Dense(27, activation="softmax", name="head")(x)\n'
                       "    return keras.Model(inputs, outputs)",
         # one loss for every label mode
-        "ex2-answer": "    return keras.losses.SparseCategoricalCrossentropy()",
+        "ex3-answer": "    return keras.losses.SparseCategoricalCrossentropy()",
     },
     "08-fine-tuning-toolkit": {
         # cut at the layer named exactly `block`, BatchNormalization left trainable
@@ -88,7 +93,10 @@ MISTAKES = {
                       "    start = [layer.name for layer in base.layers].index(block)\n"
                       "    for layer in base.layers[:start]:\n"
                       "        layer.trainable = False",
+        # the point before the first one above the line: a noisy bump stops it early
+        "ex2-answer": "    level = np.median(smoothed[:len(rates) // 3])\n"
+                      "    return float(rates[np.argmax(smoothed > 1.1 * level) - 1])",
         # one Adam at the head's rate for every layer
-        "ex2-answer": "    return keras.optimizers.Adam(head_learning_rate)",
+        "ex3-answer": "    return keras.optimizers.Adam(head_learning_rate)",
     },
 }

@@ -3,6 +3,8 @@ ones and answers typed for the notebook's own data fail, each with expected / fo
 
 from __future__ import annotations
 
+import random
+
 import keras
 import numpy as np
 import pytest
@@ -24,6 +26,48 @@ def passes_when_graded(folder, monkeypatch, name: str, answer) -> bool:
     """Record and judge ``answer`` under :data:`GRADING_SEED`, as autograde would."""
     recorded(folder, name, answer, seed=GRADING_SEED)
     return verdicts.verdict(folder, name, seed=GRADING_SEED)["passed"]
+
+
+def split_by_photo(photos, held_out, seed):
+    distinct = sorted(set(photos))
+    random.Random(seed).shuffle(distinct)
+    split_of, start = {}, 0
+    for split, share in held_out.items():
+        count = round(share * len(distinct))
+        split_of.update((photo, split) for photo in distinct[start:start + count])
+        start += count
+    return [split_of.get(photo, "train") for photo in photos]
+
+
+def test_photo_split(folder, monkeypatch):
+    assert passes(folder, "photo_split", split_by_photo)
+
+    def by_image(photos, held_out, seed):  # images drawn one by one: photos torn apart
+        return split_by_photo(list(range(len(photos))), held_out, seed)
+
+    def unseeded(photos, held_out, seed):  # the same split whatever the seed
+        return split_by_photo(photos, held_out, 0)
+
+    def shares_of_images(photos, held_out, seed):  # validation gets the whole held-out share
+        return split_by_photo(photos, {"validation": sum(held_out.values())}, seed)
+
+    def names_of_its_own(photos, held_out, seed):
+        return [{"validation": "val"}.get(split, split)
+                for split in split_by_photo(photos, held_out, seed)]
+
+    for wrong in [by_image, unseeded, shares_of_images, names_of_its_own,
+                  lambda photos, held_out, seed: split_by_photo(photos, held_out, seed)[:-1]]:
+        assert not passes(folder, "photo_split", wrong), wrong.__name__
+    photos, held_out, seed = nb07.images_of_photos(0)   # the visible check's splits, typed
+    shown = {drawn: dict(zip(photos, split_by_photo(photos, held_out, drawn)))
+             for drawn in (seed, seed + 1)}
+    typed = lambda photos, held_out, seed: [shown.get(seed, {}).get(photo, "train")
+                                            for photo in photos]
+    assert passes(folder, "photo_split", typed)  # the visible check's split, looked up...
+    assert not passes_when_graded(folder, monkeypatch, "photo_split", typed)  # not graded
+    assert passes_when_graded(folder, monkeypatch, "photo_split", split_by_photo)
+    message = judged(folder, "photo_split", by_image)["message"]
+    assert "in two or three splits" in message and "graded on:" in message
 
 
 def build_classifier(base, class_names, preprocessing, units=None, activation="softmax",
@@ -114,6 +158,33 @@ def test_unfrozen_from_block(folder):
     assert drawn != list(typed.values()), "at this seed, the typed blocks would be right"
     for wrong in [bn_trainable, only_the_block, typed_block]:
         assert not passes(folder, "unfrozen_from_block", wrong), wrong.__name__
+
+
+def peak_rate(rates, smoothed):
+    level = np.median(smoothed[:len(rates) // 3])
+    return float(rates[np.flatnonzero(smoothed <= 1.1 * level)[-1]])
+
+
+def test_peak_rate_from_curve(folder, monkeypatch):
+    assert passes(folder, "peak_rate_from_curve", peak_rate)
+    first_crossing = lambda rates, smoothed: float(rates[np.argmax(
+        smoothed > 1.1 * np.median(smoothed[:len(rates) // 3])) - 1])
+    first_batch = lambda rates, smoothed: float(rates[np.flatnonzero(
+        smoothed <= 1.1 * smoothed[0])[-1]])
+    lowest_loss = lambda rates, smoothed: float(rates[np.argmin(smoothed)])
+    tenth_of_lowest = lambda rates, smoothed: lowest_loss(rates, smoothed) / 10   # fast.ai's
+    index = lambda rates, smoothed: int(np.flatnonzero(smoothed <= 1.1 * np.median(
+        smoothed[:len(rates) // 3]))[-1])
+    for wrong in [first_crossing, first_batch, lowest_loss, tenth_of_lowest, index]:
+        assert not passes(folder, "peak_rate_from_curve", wrong)
+    shown = [peak_rate(*curve) for curve in nb08.range_test_curves(0)]
+    typed = lambda rates, smoothed: next(
+        (rate for rate in shown if np.any(np.isclose(rates, rate, rtol=1e-9))), shown[0])
+    assert passes(folder, "peak_rate_from_curve", typed)  # the visible check's rates...
+    assert not passes_when_graded(folder, monkeypatch, "peak_rate_from_curve", typed)
+    assert passes_when_graded(folder, monkeypatch, "peak_rate_from_curve", peak_rate)
+    message = judged(folder, "peak_rate_from_curve", first_crossing)["message"]
+    assert "rate number" in message and "graded on: three range-test curves" in message
 
 
 def discriminative_optimizer(base, base_rate, head_rate):
