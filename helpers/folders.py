@@ -58,6 +58,9 @@ NEAR_COPY_BITS = 6
 #: Set bits below which (or above 64 less which) a half of a fingerprint carries no picture:
 #: a flat or evenly graded image, which looks like every other one to a difference hash.
 FEATURELESS_BITS = 2
+#: A file format that less than this share of a folder's pictures has is worth a look: a
+#: GIF among JPEG photos, as a web page's "image not found" placeholder saved as a photo.
+ODD_FORMAT_SHARE = 0.05
 #: Fingerprints kept in memory, one per file (a few hundred bytes each).
 FINGERPRINTS_REMEMBERED = 100_000
 #: Why a file that looks like a picture already kept is left out.
@@ -83,6 +86,9 @@ class FolderSplits:
         unseen_logos: whole photos that show one of the classes, behind no split and no copy
             of a photo behind one (Flickr Logos 27's query photos with a logo, when the
             splits are crops of the training set): the control for ``no_logo``.
+        odd_formats: pictures kept whose file format few others share (:func:`odd_formats`),
+            worth a look before training: a GIF among JPEG photos is often a web page's
+            "image not found" placeholder saved in place of the photo.
     """
 
     root: Path
@@ -93,6 +99,7 @@ class FolderSplits:
     skipped: SkippedFiles = field(default_factory=SkippedFiles)
     no_logo: tuple[Path, ...] = ()
     unseen_logos: tuple[Path, ...] = ()
+    odd_formats: tuple[Path, ...] = ()
 
     def folder(self, split: str) -> Path:
         """The class folders of ``split`` (``"train"``, ``"validation"`` or ``"test"``)."""
@@ -119,7 +126,12 @@ class FolderSplits:
         parts += [f"{count} left out ({reason})" for reason, count in sorted(self.left_out.items())]
         if self.no_logo:
             parts.append(f"{len(self.no_logo)} no-logo images kept aside")
-        return "; ".join(parts) + f"; {self.skipped.summary()}"
+        line = "; ".join(parts) + f"; {self.skipped.summary()}"
+        if self.odd_formats:
+            line += (f"\nworth a look, in a format few other pictures have (a placeholder saved "
+                     f"in place of a photo?): "
+                     + ", ".join(f"{path.parent.name}/{path.name}" for path in self.odd_formats))
+        return line
 
 
 @dataclass(frozen=True)
@@ -216,7 +228,9 @@ def folder_splits(source: Path, seed: int, cache: Path | None = None,
     cache = cache or assets.cache_root() / "datasets" / f"folder-{_digest(str(source.resolve()))}"
     given = _given_split_folders(source)
     if given is not None:
-        return _given_split(given, cache)
+        splits = _given_split(given, cache)
+        return replace(splits, odd_formats=odd_formats(
+            [path for split in SPLITS for path in splits.sources(split)]))
     classes = class_folders(source)
     if len(classes) < 2:
         found = ", ".join(folder.name for folder in classes) or "none"
@@ -226,8 +240,24 @@ def folder_splits(source: Path, seed: int, cache: Path | None = None,
     files = {path: {folder.name: set()} for folder in classes
              for path in sorted(folder.rglob("*")) if path.is_file()}
     pictures, duplicates, left_out, skipped = _distinct_pictures(files)
-    return _build(pictures, cache, False, seed, duplicates, left_out, skipped, (), source,
-                  held_out=held_out)
+    splits = _build(pictures, cache, False, seed, duplicates, left_out, skipped, (), source,
+                    held_out=held_out)
+    return replace(splits, odd_formats=odd_formats(
+        [path for split in SPLITS for path in splits.sources(split)]))
+
+
+def odd_formats(paths: list[Path]) -> tuple[Path, ...]:
+    """The files among ``paths`` whose image format (Pillow's: JPEG, PNG, GIF, ...) fewer
+    than :data:`ODD_FORMAT_SHARE` of them share, sorted; none when no format is that rare."""
+    formats = {}
+    for path in paths:
+        with Image.open(path) as image:
+            formats[path] = image.format
+    counts: dict[str, int] = defaultdict(int)
+    for image_format in formats.values():
+        counts[image_format] += 1
+    return tuple(sorted(path for path, image_format in formats.items()
+                        if counts[image_format] < ODD_FORMAT_SHARE * len(paths)))
 
 
 def _given_split_folders(source: Path) -> dict[str, Path] | None:

@@ -375,6 +375,27 @@ def test_a_fingerprint_is_decoded_once_and_again_when_the_file_changes(tmp_path,
     assert folders.fingerprint_distance(folders.fingerprint(photo), first) > folders.NEAR_COPY_BITS
 
 
+def test_a_placeholder_gif_among_photos_is_named_for_a_look(tmp_path):
+    source = tmp_path / "photos"
+    for number in range(30):
+        write_photo(source / ("cats" if number % 2 else "dogs") / f"IMG-{number:04d}.jpg", number)
+    placeholder = Image.new("RGB", (500, 374), (240, 240, 240))
+    placeholder.paste((190, 190, 190), (200, 140, 300, 230))   # an icon, in grey
+    placeholder.save(source / "cats" / "photo_unavailable.gif")
+    splits = folder_splits(source, seed=1, cache=tmp_path / "cache")
+    assert [path.name for path in splits.odd_formats] == ["photo_unavailable.gif"]
+    assert "worth a look" in splits.summary() and "cats/photo_unavailable.gif" in splits.summary()
+    assert sum(splits.sizes.values()) == 31   # flagged, not dropped: the learner decides
+    for number in range(0, 30, 2):             # half the photos as PNG: no format is odd
+        path = source / "dogs" / f"IMG-{number:04d}.jpg"
+        with Image.open(path) as image:
+            image.save(path.with_suffix(".png"))
+        path.unlink()
+    (source / "cats" / "photo_unavailable.gif").unlink()
+    splits = folder_splits(source, seed=1, cache=tmp_path / "cache")
+    assert splits.odd_formats == () and "worth a look" not in splits.summary()
+
+
 def test_near_copies_names_each_leak_across_splits(tmp_path):
     photo, other = tmp_path / "photo.jpg", tmp_path / "other.jpg"
     write_photo(photo, 7)
