@@ -92,10 +92,19 @@ def paired_difference(correct_a, correct_b, confidence: float = 0.95) -> Interva
     return Interval(difference, float(difference - down), float(difference + up), a.size)
 
 
+def balanced_weights(labels) -> np.ndarray:
+    """One weight per image, 1 / (number of images of its class): the weights under which an
+    accuracy is the *balanced* accuracy, the mean of the classes' accuracies, so that a
+    large class counts no more than a small one (:func:`photo_bootstrap`'s ``weights``)."""
+    _, class_of, counts = np.unique(np.asarray(labels), return_inverse=True, return_counts=True)
+    return 1.0 / counts[class_of.reshape(-1)]
+
+
 def photo_bootstrap(correct_a, photos, correct_b=None, confidence: float = 0.95,
-                    draws: int = 2000, seed: int = 0) -> Interval:
+                    draws: int = 2000, seed: int = 0, weights=None) -> Interval:
     """Accuracy of model A, or with ``correct_b`` A's minus B's on the same images, with a
-    percentile bootstrap interval that draws whole photos, not images.
+    percentile bootstrap interval that draws whole photos, not images. With ``weights``,
+    the accuracy is the weighted mean (with :func:`balanced_weights`, balanced accuracy).
 
     Several images cut from one photo (a logo's crops) share its light, its background and
     often its brand: their errors come together. An interval that counts them as
@@ -109,20 +118,23 @@ def photo_bootstrap(correct_a, photos, correct_b=None, confidence: float = 0.95,
             then for A's accuracy minus B's.
         confidence: coverage of the interval.
         draws: bootstrap samples; seeded by ``seed``, so a rerun gives the same interval.
+        weights: if given, one weight per image (kept fixed while photos are drawn).
 
     Raises:
         ValueError: the arrays do not have one entry per image each.
     """
     a = _as_correct(correct_a).astype(float)
     b = _as_correct(correct_b).astype(float) if correct_b is not None else np.zeros_like(a)
+    w = np.ones_like(a) if weights is None else np.asarray(weights, dtype=float).reshape(-1)
     labels = np.asarray([str(photo) for photo in photos])
-    if not a.shape == b.shape == labels.shape:
-        raise ValueError(f"{a.size} answers, {labels.size} photos and {b.size} answers to "
-                         "compare: give one of each per image, in the same order")
+    if not a.shape == b.shape == labels.shape == w.shape:
+        raise ValueError(f"{a.size} answers, {labels.size} photos, {b.size} answers to "
+                         f"compare and {w.size} weights: give one of each per image, in the "
+                         "same order")
     score = a - b
     _, photo_of = np.unique(labels, return_inverse=True)
-    sums, sizes = np.bincount(photo_of, weights=score), np.bincount(photo_of)
+    sums, sizes = np.bincount(photo_of, weights=w * score), np.bincount(photo_of, weights=w)
     drawn = np.random.default_rng(seed).integers(0, sizes.size, (draws, sizes.size))
     estimates = sums[drawn].sum(axis=1) / sizes[drawn].sum(axis=1)
     low, high = np.percentile(estimates, [50 * (1 - confidence), 50 * (1 + confidence)])
-    return Interval(float(score.mean()), float(low), float(high), a.size)
+    return Interval(float(np.sum(w * score) / np.sum(w)), float(low), float(high), a.size)

@@ -109,3 +109,16 @@ def test_photo_bootstrap_of_a_difference_and_its_errors():
         stats.photo_bootstrap(a, ["p1"] * 5, b)
     with pytest.raises(ValueError, match="one of each per image"):
         stats.photo_bootstrap(a, ["p1"] * 6, b[:5])
+
+
+def test_balanced_accuracy_counts_each_class_alike():
+    labels = np.array([0] * 8 + [1] * 2)
+    correct = np.array([True] * 8 + [False] * 2)   # the large class right, the small one wrong
+    weights = stats.balanced_weights(labels)
+    assert weights.tolist() == [1 / 8] * 8 + [1 / 2] * 2
+    balanced = stats.photo_bootstrap(correct, np.arange(10), weights=weights)
+    assert balanced.estimate == pytest.approx(0.5)   # (8/8 + 0/2) / 2, where accuracy is 0.8
+    assert stats.photo_bootstrap(correct, np.arange(10)).estimate == pytest.approx(0.8)
+    assert balanced.low <= 0.5 <= balanced.high
+    with pytest.raises(ValueError, match="one of each per image"):
+        stats.photo_bootstrap(correct, np.arange(10), weights=weights[:9])
