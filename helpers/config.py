@@ -9,7 +9,9 @@
   Its accuracies mean nothing; it is only ever chosen by name.
 
 ``COURSE_PROFILE=full|quick|smoke`` chooses; otherwise ``full`` when TensorFlow sees a GPU,
-else ``quick``.
+else ``quick``. ``COURSE_SEED=<integer>`` replaces the profile's seed: the same notebook
+under other seeds (other splits, other initial weights), to see how much a result owes to
+the draw (``make bench`` runs notebook 08 so).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import os
 from helpers import assets
 
 PROFILE_ENV = "COURSE_PROFILE"
+SEED_ENV = "COURSE_SEED"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +164,7 @@ def load_profile(name: str | None = None) -> Profile:
         name: ``"full"`` or ``"quick"``; default ``COURSE_PROFILE``, else by GPU presence.
 
     Raises:
-        ValueError: an unknown profile name.
+        ValueError: an unknown profile name, or a ``COURSE_SEED`` that is not an integer.
     """
     name = name or os.environ.get(PROFILE_ENV) or ("full" if gpu_available() else "quick")
     if name not in PROFILES:
@@ -170,4 +173,10 @@ def load_profile(name: str | None = None) -> Profile:
             f"choose one of {sorted(PROFILES)}"
         )
     assets.use_offline_assets()
-    return PROFILES[name]
+    seed = os.environ.get(SEED_ENV, "").strip()
+    if not seed:
+        return PROFILES[name]
+    try:
+        return dataclasses.replace(PROFILES[name], seed=int(seed))
+    except ValueError:
+        raise ValueError(f"{SEED_ENV} must be an integer, found {seed!r}") from None

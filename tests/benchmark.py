@@ -55,8 +55,13 @@ MEASURED = {
                                        "raw_pixels_cost.low", "raw_pixels_cost.high"],
     "08-fine-tuning-toolkit": ["head_rate", "base_rate", "fine_top1", "fine_top5",
                                "fine_tuning_gain.estimate", "fine_tuning_gain.low",
-                               "fine_tuning_gain.high"],
+                               "fine_tuning_gain.high", "keep_fine_tuned",
+                               "validation_gain.estimate"],
 }
+#: Notebook -> the seeds (``COURSE_SEED``) it runs again under, besides the profile's own:
+#: other splits and other initial weights, to show how much its headline comparison owes
+#: to the draw (issue 23: the spread over 3 seeds).
+SEED_RUNS = {"08-fine-tuning-toolkit": (1, 2)}
 
 #: Wall-time bars in seconds, for the notebooks that have one.
 TIME_BARS = {"05-feature-extraction": 180, "06-fine-tuning-cats-vs-dogs": 600,
@@ -92,6 +97,43 @@ def run_notebook(path: Path, names: list[str]) -> tuple[float, dict[str, float]]
         return seconds, {}
     printed = "".join(output.get("text", "") for output in notebook.cells[-1].outputs)
     return seconds, json.loads(printed.split(MARKER, 1)[1])
+
+
+def run_under_seeds(path: Path, names: list[str], seeds: tuple[int, ...]
+                    ) -> dict[int, dict[str, float]]:
+    """The variables ``names`` of the notebook at ``path`` run again under each of ``seeds``."""
+    from helpers.config import SEED_ENV
+
+    previous, found = os.environ.get(SEED_ENV), {}
+    try:
+        for seed in seeds:
+            os.environ[SEED_ENV] = str(seed)   # the kernel inherits it
+            print(f"running {path.stem} under {SEED_ENV}={seed} ...", file=sys.stderr, flush=True)
+            found[seed] = run_notebook(path, names)[1]
+    finally:
+        if previous is None:
+            os.environ.pop(SEED_ENV, None)
+        else:
+            os.environ[SEED_ENV] = previous
+    return found
+
+
+def seed_table(spread: dict[int, dict[str, float]]) -> list[str]:
+    """Notebook 08's headline comparison under each seed: the kept model minus its frozen
+    head on test, with its interval by photo, and which model the validation rule kept."""
+    lines = ["| seed | kept | kept minus head, test, top-1 | on validation |", "|---|---|---|---|"]
+    for seed, found in spread.items():
+        kept = found["keep_fine_tuned"] > 0
+        lines.append(
+            f"| {seed} | {'fine-tuned' if kept else 'the head'} | "
+            f"{100 * found['fine_tuning_gain.estimate']:+.1f} points "
+            f"[{100 * found['fine_tuning_gain.low']:+.1f}, "
+            f"{100 * found['fine_tuning_gain.high']:+.1f}] | "
+            f"{100 * found['validation_gain.estimate'] * kept:+.1f} points |")
+    gains = [100 * found["fine_tuning_gain.estimate"] for found in spread.values()]
+    return lines + ["", f"Across {len(gains)} seeds the gain on test ranges from "
+                    f"{min(gains):+.1f} to {max(gains):+.1f} points (spread "
+                    f"{max(gains) - min(gains):.1f})."]
 
 
 def grading_seconds(assignments: list[str]
@@ -293,12 +335,18 @@ def main() -> int:
     if "--grading-only" not in sys.argv:
         times: dict[str, float] = {}
         measured: dict[str, float] = {}
+        spreads: dict[str, dict[int, dict[str, float]]] = {}
         for path in paths:
             name = path.stem
             print(f"running {name} ...", file=sys.stderr, flush=True)
             times[name], values = run_notebook(path, MEASURED.get(name, []))
             measured.update(values)
+            if name in SEED_RUNS:
+                spreads[name] = {profile.seed: values} | run_under_seeds(
+                    path, MEASURED[name], SEED_RUNS[name])
         lines += table(times, measured) + [""]
+        for name, spread in spreads.items():
+            lines += [f"{name}, under {len(spread)} seeds:", ""] + seed_table(spread) + [""]
     arguments = sys.argv[1:]
     guide = None
     if "--write" in arguments:

@@ -41,3 +41,28 @@ def test_each_submissions_seconds_come_from_the_progress_lines():
     assert "19.4 s, 8.9 s, 9.5 s" in table[-1] and "<= 10 s: meets the bar" in table[-1]
     table = benchmark.grading_table({"01-trainable-weights": (12.3, [9.0, 10.5])})
     assert "<= 10 s: **misses the bar**" in table[-1]
+
+
+def test_the_seed_table_shows_each_seeds_kept_model_and_the_spread():
+    found = {"fine_tuning_gain.estimate": 0.084, "fine_tuning_gain.low": 0.039,
+             "fine_tuning_gain.high": 0.144, "keep_fine_tuned": 1.0,
+             "validation_gain.estimate": 0.062}
+    head_kept = found | {"fine_tuning_gain.estimate": 0.0, "fine_tuning_gain.low": 0.0,
+                         "fine_tuning_gain.high": 0.0, "keep_fine_tuned": 0.0,
+                         "validation_gain.estimate": 0.02}
+    lines = benchmark.seed_table({1337: found, 1: head_kept})
+    assert lines[2] == "| 1337 | fine-tuned | +8.4 points [+3.9, +14.4] | +6.2 points |"
+    assert lines[3] == "| 1 | the head | +0.0 points [+0.0, +0.0] | +0.0 points |"
+    assert lines[-1].endswith("from +0.0 to +8.4 points (spread 8.4).")
+
+
+def test_a_seed_reaches_the_notebooks_kernel_and_is_put_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_SEED", "7")
+    notebook = tmp_path / "seed.ipynb"
+    nbformat = pytest.importorskip("nbformat")
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from helpers import config\nseed = config.load_profile('smoke').seed")]), notebook)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    assert benchmark.run_under_seeds(notebook, ["seed"], (3, 4)) == {3: {"seed": 3.0},
+                                                                     4: {"seed": 4.0}}
+    assert benchmark.os.environ["COURSE_SEED"] == "7"

@@ -25,6 +25,18 @@ def test_unknown_profile_names_the_choices(isolated_assets, monkeypatch):
         config.load_profile()
 
 
+def test_course_seed_replaces_the_profiles_seed(isolated_assets, monkeypatch):
+    monkeypatch.delenv("COURSE_SEED", raising=False)
+    default = config.load_profile("quick")
+    monkeypatch.setenv("COURSE_SEED", "2")
+    reseeded = config.load_profile("quick")
+    assert reseeded.seed == 2 != default.seed
+    assert reseeded == config.dataclasses.replace(default, seed=2)   # nothing else changes
+    monkeypatch.setenv("COURSE_SEED", "two")
+    with pytest.raises(ValueError, match="COURSE_SEED must be an integer, found 'two'"):
+        config.load_profile("quick")
+
+
 def test_full_profile_is_the_keras_guide_setup():
     full = config.PROFILES["full"]
     assert (full.base, full.dataset, full.image_size, full.batch_size) == (
