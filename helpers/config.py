@@ -36,7 +36,10 @@ class LogoSettings:
     Attributes:
         base: key of :data:`helpers.models.BASES`.
         image_size: crops are resized to ``image_size x image_size``.
-        head_epochs: at most this many epochs for the head (EarlyStopping may stop sooner).
+        head_steps: the head's training budget in optimizer steps (batches), whatever the
+            folder's size: its epochs are this many steps over the batches of one epoch, so
+            a small folder gets as many updates as a large one (EarlyStopping may stop
+            sooner).
         fine_tune_epochs: the epochs of each fine-tuning run (its schedule's length).
         blocks: the blocks to fine-tune from, the later (fewer layers unfrozen) first.
         range_test_batches: batches of the learning-rate range test (one rate each).
@@ -45,7 +48,7 @@ class LogoSettings:
 
     base: str
     image_size: int
-    head_epochs: int
+    head_steps: int
     fine_tune_epochs: int
     blocks: tuple[str, str]
     range_test_batches: int = 50
@@ -54,13 +57,14 @@ class LogoSettings:
 
 LOGOS: dict[str, LogoSettings] = {
     # The source example's VGG16 at its native 224x224.
-    "full": LogoSettings(base="vgg16", image_size=224, head_epochs=20, fine_tune_epochs=20,
+    "full": LogoSettings(base="vgg16", image_size=224, head_steps=600, fine_tune_epochs=20,
                          blocks=("block5", "block4")),
     # 112x112 crops: 4x fewer pixels than 224 (the README's trial runs: 224 gained 5.6
     # points of test accuracy for 3x the time), so the notebook runs in minutes on 2 cores.
-    "quick": LogoSettings(base="mobilenet_v1_025", image_size=112, head_epochs=12,
+    # 360 steps: 12 epochs of the logos' 30 batches.
+    "quick": LogoSettings(base="mobilenet_v1_025", image_size=112, head_steps=360,
                           fine_tune_epochs=8, blocks=("conv_dw_12", "conv_dw_8")),
-    "smoke": LogoSettings(base="mobilenet_v1_025", image_size=48, head_epochs=1,
+    "smoke": LogoSettings(base="mobilenet_v1_025", image_size=48, head_steps=3,
                           fine_tune_epochs=1, blocks=("conv_dw_12", "conv_dw_8"),
                           range_test_batches=10, images_per_class=3),
 }

@@ -55,7 +55,7 @@ models.build_base = lambda name, weights="imagenet", image_size=None: _build_bas
     name, weights=None, image_size=image_size)
 config.PROFILES["full"] = dataclasses.replace(
     config.PROFILES["full"], batch_size={BATCH_SIZE}, logos=dataclasses.replace(
-        config.LOGOS["full"], image_size={LOGO_IMAGE_SIZE}, head_epochs=1, fine_tune_epochs=1,
+        config.LOGOS["full"], image_size={LOGO_IMAGE_SIZE}, head_steps=1, fine_tune_epochs=1,
         range_test_batches=5, images_per_class={LOGO_IMAGES_PER_CLASS}))
 print("DRY RUN: TFDS mock data, untrained weights, batches of {BATCH_SIZE}")
 """
