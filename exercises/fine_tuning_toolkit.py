@@ -166,6 +166,7 @@ class PeakRateFromCurve(Exercise):
         with on("three range-test curves of other lengths, levels and knees"):
             check_peak_rates(curves, found if isinstance(found, list) else [])
 
+
 # --- 08.3 discriminative learning rates -------------------------------------------------
 
 

@@ -129,6 +129,7 @@ class PhotoSplit(Exercise):
                      "run the notebook from the top, as it is.")
             check_photo_split(photos, held_out, *splits)
 
+
 # --- 07.2 a head sized by the data ------------------------------------------------------
 
 
