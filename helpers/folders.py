@@ -25,7 +25,7 @@ import json
 import random
 import shutil
 import tarfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -228,9 +228,7 @@ def folder_splits(source: Path, seed: int, cache: Path | None = None,
     cache = cache or assets.cache_root() / "datasets" / f"folder-{_digest(str(source.resolve()))}"
     given = _given_split_folders(source)
     if given is not None:
-        splits = _given_split(given, cache)
-        return replace(splits, odd_formats=odd_formats(
-            [path for split in SPLITS for path in splits.sources(split)]))
+        return _with_odd_formats(_given_split(given, cache))
     classes = class_folders(source)
     if len(classes) < 2:
         found = ", ".join(folder.name for folder in classes) or "none"
@@ -240,8 +238,12 @@ def folder_splits(source: Path, seed: int, cache: Path | None = None,
     files = {path: {folder.name: set()} for folder in classes
              for path in sorted(folder.rglob("*")) if path.is_file()}
     pictures, duplicates, left_out, skipped = _distinct_pictures(files)
-    splits = _build(pictures, cache, False, seed, duplicates, left_out, skipped, (), source,
-                    held_out=held_out)
+    return _with_odd_formats(_build(pictures, cache, False, seed, duplicates, left_out,
+                                    skipped, (), source, held_out=held_out))
+
+
+def _with_odd_formats(splits: FolderSplits) -> FolderSplits:
+    """``splits`` with the pictures behind them that :func:`odd_formats` flags."""
     return replace(splits, odd_formats=odd_formats(
         [path for split in SPLITS for path in splits.sources(split)]))
 
@@ -253,9 +255,7 @@ def odd_formats(paths: list[Path]) -> tuple[Path, ...]:
     for path in paths:
         with Image.open(path) as image:
             formats[path] = image.format
-    counts: dict[str, int] = defaultdict(int)
-    for image_format in formats.values():
-        counts[image_format] += 1
+    counts = Counter(formats.values())
     return tuple(sorted(path for path, image_format in formats.items()
                         if counts[image_format] < ODD_FORMAT_SHARE * len(paths)))
 
